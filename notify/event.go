@@ -108,3 +108,10 @@ type Notifier interface {
 	Notify(ctx context.Context, e Event) error
 	Escalate(ctx context.Context, e Escalation) error
 }
+
+// Batch is the input of the notify.event activity: the events queued since the last delivery, in order. A
+// notifier delivers them one by one and records its progress in the activity's heartbeat, so a retry
+// resumes after the last event delivered instead of posting it twice.
+type Batch struct {
+	Events []Event `json:"events"`
+}
