@@ -63,7 +63,8 @@ type Action struct {
 	Contains *Containment
 	// Timeout is the default start-to-close timeout of one attempt.
 	Timeout time.Duration
-	// Heartbeat is the heartbeat timeout of long actions (zero: no heartbeat expected).
+	// Heartbeat is the heartbeat timeout of long actions (zero: no heartbeat expected). 10 s: a worker that
+	// dies mid-capture is noticed and the capture resumed elsewhere within seconds, not minutes.
 	Heartbeat time.Duration
 	Retry     RetryPolicy
 	// Manual actions are done by a person and marked done; the workflow waits for them, no activity runs.

@@ -85,7 +85,7 @@ var catalog = []Action{
 		Name: "edr.scan_host", Summary: "Run a full scan of a host for known-bad files and indicators",
 		Params:  []Param{host("host to scan"), {Name: "sha256", Type: String, Doc: "an extra indicator to sweep for"}},
 		Outputs: []Field{{"findings", "number of findings"}, {"clean", "true when nothing was found"}},
-		Timeout: 20 * time.Minute, Heartbeat: 30 * time.Second, Retry: longRetry,
+		Timeout: 20 * time.Minute, Heartbeat: 10 * time.Second, Retry: longRetry,
 	},
 
 	// Identity: directory accounts.
@@ -167,7 +167,7 @@ var catalog = []Action{
 		Name: "evidence.memory_dump", Summary: "Capture a host's physical memory to the evidence store",
 		Params:  []Param{host("host to capture")},
 		Outputs: []Field{{"locator", "evidence store locator"}, {"sha256", "SHA-256 of the image"}, {"size", "bytes"}},
-		Timeout: 30 * time.Minute, Heartbeat: 30 * time.Second, Retry: longRetry,
+		Timeout: 30 * time.Minute, Heartbeat: 10 * time.Second, Retry: longRetry,
 	},
 	{
 		Name: "evidence.email_headers", Summary: "Preserve a message's full headers to the evidence store",
@@ -179,19 +179,19 @@ var catalog = []Action{
 		Name: "evidence.network_capture", Summary: "Capture a host's network traffic for a while to the evidence store",
 		Params:  []Param{host("host to capture"), {Name: "duration", Type: Duration, Doc: "how long to capture (default 5m)"}},
 		Outputs: []Field{{"locator", "evidence store locator"}, {"sha256", "SHA-256 of the pcap"}, {"size", "bytes"}},
-		Timeout: 30 * time.Minute, Heartbeat: 30 * time.Second, Retry: longRetry,
+		Timeout: 30 * time.Minute, Heartbeat: 10 * time.Second, Retry: longRetry,
 	},
 	{
 		Name: "evidence.collect_triage", Summary: "Collect a triage package (event logs, prefetch, registry hives, autoruns) from a host",
 		Params:  []Param{host("host to collect from")},
 		Outputs: []Field{{"locator", "evidence store locator"}, {"sha256", "SHA-256 of the package"}, {"size", "bytes"}},
-		Timeout: 20 * time.Minute, Heartbeat: 30 * time.Second, Retry: longRetry,
+		Timeout: 20 * time.Minute, Heartbeat: 10 * time.Second, Retry: longRetry,
 	},
 	{
 		Name: "evidence.collect_logs", Summary: "Export logs of one kind from a host to the evidence store",
 		Params:  []Param{host("host to collect from"), {Name: "log", Type: String, Required: true, Doc: "security | powershell | web | rdp | taskscheduler | sysmon"}, {Name: "since", Type: Duration, Doc: "how far back (default 24h)"}},
 		Outputs: []Field{{"locator", "evidence store locator"}, {"sha256", "SHA-256 of the export"}, {"events", "number of events"}},
-		Timeout: 10 * time.Minute, Heartbeat: 30 * time.Second, Retry: longRetry,
+		Timeout: 10 * time.Minute, Heartbeat: 10 * time.Second, Retry: longRetry,
 	},
 
 	// Sandbox and threat intelligence.
@@ -199,7 +199,7 @@ var catalog = []Action{
 		Name: "sandbox.detonate", Summary: "Detonate a file in the sandbox and wait for its report",
 		Params:  []Param{{Name: "sha256", Type: String, Required: true, Doc: "file SHA-256"}},
 		Outputs: []Field{{"verdict", "malicious | suspicious | clean | unknown"}, {"score", "0-100"}, {"family", "malware family, if named"}, {"iocs", "network indicators seen"}, {"report", "report locator"}},
-		Timeout: 30 * time.Minute, Heartbeat: 30 * time.Second, Retry: longRetry,
+		Timeout: 30 * time.Minute, Heartbeat: 10 * time.Second, Retry: longRetry,
 	},
 	{
 		Name: "intel.lookup_hash", Summary: "Look a file hash up in threat intelligence",
