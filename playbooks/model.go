@@ -47,8 +47,14 @@ type Playbook struct {
 	Phases    []Phase         `json:"phases"`
 	Tags      *Tags           `json:"tags,omitempty"`
 
-	// Source is where the playbook was read from (a file path, or "library/<file>").
+	// Source is where the playbook was read from (a file path, or "playbooks/<file>" for the library).
 	Source string `json:"source,omitempty"`
+	// SHA256 is the hex SHA-256 of the file's bytes: a run pins the exact text it was started from.
+	SHA256 string `json:"sha256"`
+
+	// src records where each part was written, for Validate's messages. It is not part of the model and
+	// does not travel in JSON: a playbook decoded from a workflow input has none.
+	src *source
 }
 
 // Input is one value a run takes from its alert.
