@@ -1,5 +1,3 @@
-// Package alerts turns vendor alert payloads into Parry's normalized Alert and routes an alert to the
-// playbook that answers it.
 package alerts
 
 import (

@@ -1,0 +1,274 @@
+package alerts
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// samples are the payloads in testdata/ that golden files pin, with the format each is detected as.
+var samples = []struct {
+	file   string
+	source string
+}{
+	{"parry-spearphishing-attachment.json", SourceParry},
+	{"microsoft-defender-graph-alert-v2.json", SourceDefender},
+}
+
+func readSample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestNormalizeSamplesMatchGolden normalizes each sample, detected and named, and compares the alert with
+// testdata/<sample>.golden.
+func TestNormalizeSamplesMatchGolden(t *testing.T) {
+	for _, s := range samples {
+		t.Run(s.file, func(t *testing.T) {
+			payload := readSample(t, s.file)
+			got, err := Normalize(payload, "")
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			if got.Source != s.source {
+				t.Errorf("detected source %q, want %q", got.Source, s.source)
+			}
+			named, err := Normalize(payload, s.source)
+			if err != nil {
+				t.Fatalf("Normalize with source %q: %v", s.source, err)
+			}
+			gotJSON, wantJSON := marshalAlert(t, got), marshalAlert(t, named)
+			if !bytes.Equal(gotJSON, wantJSON) {
+				t.Errorf("detected and named source disagree:\n%s\n%s", gotJSON, wantJSON)
+			}
+
+			golden := filepath.Join("testdata", strings.TrimSuffix(s.file, ".json")+".golden")
+			if *update {
+				if err := os.WriteFile(golden, gotJSON, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./alerts -update to create it)", err)
+			}
+			if !bytes.Equal(gotJSON, want) {
+				t.Errorf("normalized alert differs from %s (go test ./alerts -update rewrites it)\ngot:\n%s\nwant:\n%s", golden, gotJSON, want)
+			}
+		})
+	}
+}
+
+func marshalAlert(t testing.TB, a Alert) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // message ids read <…> in the golden files
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(a); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestNormalizeKeepsRawCompacted(t *testing.T) {
+	payload := readSample(t, "parry-spearphishing-attachment.json")
+	a, err := Normalize(payload, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := json.Compact(&want, payload); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(a.Raw); got != want.String() {
+		t.Errorf("raw = %s, want %s", got, want.String())
+	}
+}
+
+func TestNormalizeParry(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   string
+		want Alert
+	}{
+		{
+			name: "techniques tidied",
+			in:   `{"id":"a1","techniques":[" t1059.001","T1059.001","T1053.005",""]}`,
+			want: Alert{ID: "a1", Source: "parry", Techniques: []string{"T1053.005", "T1059.001"}},
+		},
+		{
+			name: "tactics by id and name in matrix order",
+			in:   `{"id":"a2","source":"Parry","tactics":["Lateral Movement","TA0002","execution"]}`,
+			want: Alert{ID: "a2", Source: "parry", Tactics: []string{"execution", "lateral-movement"}},
+		},
+		{
+			name: "severity, hashes and time tidied",
+			in: `{"id":"a3","techniques":["T1078"],"severity":" HIGH ","hashes":{"md5":"D41D8CD98F00B204E9800998ECF8427E"},` +
+				`"time":"2026-11-22T10:02:41+01:00","unknown":{"kept":"in raw"}}`,
+			want: Alert{ID: "a3", Source: "parry", Severity: "high", Techniques: []string{"T1078"},
+				Hashes: Hashes{MD5: "d41d8cd98f00b204e9800998ecf8427e"}, Time: "2026-11-22T09:02:41Z"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Normalize([]byte(tt.in), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Raw = nil
+			if g, w := marshalAlert(t, got), marshalAlert(t, tt.want); !bytes.Equal(g, w) {
+				t.Errorf("got %s, want %s", g, w)
+			}
+		})
+	}
+}
+
+// TestNormalizeIDIsCanonicalPayloadHash checks that a payload without an id gets the SHA-256 of its
+// canonical form (keys sorted, no whitespace, numbers as written), so the same alert formatted differently
+// gets the same id.
+func TestNormalizeIDIsCanonicalPayloadHash(t *testing.T) {
+	a, err := Normalize([]byte(`{ "techniques": ["T1078"], "host": "ws-1", "n": 1.50, "s": "<&>" }`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Normalize([]byte(`{"s":"<&>","n":1.50,"host":"ws-1","techniques":["T1078"]}`), "parry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(`{"host":"ws-1","n":1.50,"s":"<&>","techniques":["T1078"]}`))
+	want := hex.EncodeToString(sum[:])
+	if a.ID != want || b.ID != want {
+		t.Errorf("ids = %s, %s; want %s", a.ID, b.ID, want)
+	}
+}
+
+func TestNormalizeRefusesBadPayloads(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		in     string
+		source string
+		want   string
+	}{
+		{"empty body", "", "", "alert payload: the body is empty; send one alert as a JSON object"},
+		{"blank body", " \n\t", "", "alert payload: the body is empty; send one alert as a JSON object"},
+		{"array", `[{"id":"x"}]`, "", "alert payload: the body is a JSON array, not an object; send one alert per request, as a JSON object"},
+		{"string", `"alert"`, "", "alert payload: the body is a JSON string, not an object; send one alert as a JSON object"},
+		{"null", `null`, "", "alert payload: the body is a JSON null, not an object; send one alert as a JSON object"},
+		{"truncated", `{"id":"x","techniques":["T10`, "", "alert payload at byte 28: the JSON ends too early (is the body truncated?); send the complete JSON object"},
+		{"syntax", `{"id": "x",}`, "", "alert payload at byte 12: invalid JSON: invalid character '}' looking for beginning of object key string; send one alert as a JSON object"},
+		{"two objects", `{"id":"x"} {"id":"y"}`, "", "alert payload at byte 12: more data follows the JSON value; send exactly one alert per request"},
+		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
+		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, parry, or leave the source out to detect the format`},
+		{"parry wrong source", `{"source":"elastic","techniques":["T1078"]}`, "", `parry alert: field source: "elastic" is not parry; Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source`},
+		{"parry bad severity", `{"techniques":["T1078"],"severity":"urgent"}`, "", `parry alert: field severity: "urgent" is not a severity; use one of low, medium, high, critical`},
+		{"parry bad technique", `{"techniques":["T1078","lateral"]}`, "", `parry alert: field techniques[1]: "lateral" is not an ATT&CK technique id; write technique ids like T1566 or T1566.001`},
+		{"parry bad tactic", `{"tactics":["kill-chain"]}`, "", `parry alert: field tactics[0]: "kill-chain" is not an ATT&CK tactic; use a tactic short name like initial-access, or an id like TA0001`},
+		{"parry bad ip", `{"techniques":["T1078"],"source_ip":"10.0.0.300"}`, "", `parry alert: field source_ip: "10.0.0.300" is not an IP address; write an IPv4 or IPv6 address, or leave it out`},
+		{"parry bad hash", `{"techniques":["T1078"],"hashes":{"sha256":"abc"}}`, "", `parry alert: field hashes.sha256: "abc" is not a SHA-256; write 64 hex digits`},
+		{"parry bad time", `{"techniques":["T1078"],"time":"yesterday"}`, "", `parry alert: field time: "yesterday" is not an RFC 3339 time; write times like 2026-11-22T09:02:41Z`},
+		{"parry wrong type", `{"techniques":"T1078"}`, "", "parry alert at byte 21: field techniques: is a JSON string, want a list of strings; send the field with the documented type"},
+		{"defender wrong type", `{"@odata.type":"#microsoft.graph.security.alert","mitreTechniques":[1]}`, "", "defender alert at byte 69: field mitreTechniques: is a JSON number, want a string; send the field with the documented type"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Normalize([]byte(tt.in), tt.source)
+			if err == nil {
+				t.Fatalf("Normalize(%q) succeeded, want error %q", tt.in, tt.want)
+			}
+			var pe *PayloadError
+			if !errors.As(err, &pe) {
+				t.Errorf("error %T is not a *PayloadError", err)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("error\ngot:  %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNormalizeSyntaxErrorWrapsJSONError(t *testing.T) {
+	_, err := Normalize([]byte(`{"id": x}`), "")
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v does not wrap *json.SyntaxError", err)
+	}
+	if se.Offset != 8 {
+		t.Errorf("offset = %d, want 8", se.Offset)
+	}
+}
+
+func TestNormalizeDefender(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   string
+		want Alert
+	}{
+		{
+			name: "informational is low, provider id when id is missing",
+			in:   `{"@odata.type":"#microsoft.graph.security.alert","providerAlertId":"p1","severity":"informational","mitreTechniques":["t1078"]}`,
+			want: Alert{ID: "p1", Source: "defender", Severity: "low", Techniques: []string{"T1078"}},
+		},
+		{
+			name: "unknown severity stays empty, category names the tactic",
+			in:   `{"@odata.type":"#microsoft.graph.security.alert","id":"d1","severity":"unknownFutureValue","category":"LateralMovement","mitreTechniques":[]}`,
+			want: Alert{ID: "d1", Source: "defender", Tactics: []string{"lateral-movement"}},
+		},
+		{
+			name: "malicious file beats the first file, user evidence beats process, system accounts skipped",
+			in: `{"@odata.type":"#microsoft.graph.security.alert","id":"d2","severity":"high","evidence":[
+				{"@odata.type":"#microsoft.graph.security.processEvidence","userAccount":{"accountName":"SYSTEM","userSid":"S-1-5-18"},
+				 "imageFile":{"sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
+				{"@odata.type":"#microsoft.graph.security.fileEvidence","verdict":"unknown","fileDetails":{"sha256":"1111111111111111111111111111111111111111111111111111111111111111"}},
+				{"@odata.type":"#microsoft.graph.security.fileEvidence","verdict":"malicious","fileDetails":{"sha256":"2222222222222222222222222222222222222222222222222222222222222222","sha1":"3333333333333333333333333333333333333333"}},
+				{"@odata.type":"#microsoft.graph.security.userEvidence","userAccount":{"accountName":"","userPrincipalName":"alice@example.com"}},
+				{"@odata.type":"#microsoft.graph.security.ipEvidence","ipAddress":"203.0.113.7"},
+				{"@odata.type":"#microsoft.graph.security.deviceEvidence","deviceDnsName":"","hostName":"WS-0042"}]}`,
+			want: Alert{ID: "d2", Source: "defender", Severity: "high", Host: "WS-0042", User: "alice@example.com", SourceIP: "203.0.113.7",
+				Hashes: Hashes{SHA256: "2222222222222222222222222222222222222222222222222222222222222222", SHA1: "3333333333333333333333333333333333333333"}},
+		},
+		{
+			name: "analyzed message gives the e-mail and sender ip",
+			in: `{"@odata.type":"#microsoft.graph.security.alert","id":"d3","mitreTechniques":["T1566.001"],"evidence":[
+				{"@odata.type":"#microsoft.graph.security.analyzedMessageEvidence","internetMessageId":"<m1@example.net>",
+				 "p1Sender":{"emailAddress":"billing@invoices.example.net"},"recipientEmailAddress":"alice@example.com",
+				 "subject":"Invoice","senderIp":"198.51.100.23"}]}`,
+			want: Alert{ID: "d3", Source: "defender", Techniques: []string{"T1566.001"}, SourceIP: "198.51.100.23",
+				Email: Email{MessageID: "<m1@example.net>", Sender: "billing@invoices.example.net", Recipient: "alice@example.com", Subject: "Invoice"}},
+		},
+		{
+			name: "detected by shape without odata type",
+			in:   `{"id":"d4","providerAlertId":"d4","mitreTechniques":["T1204.002"],"evidence":[],"createdDateTime":"2021-04-27T12:19:27.7211305Z"}`,
+			want: Alert{ID: "d4", Source: "defender", Techniques: []string{"T1204.002"}, Time: "2021-04-27T12:19:27.7211305Z"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Normalize([]byte(tt.in), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Raw = nil
+			if g, w := marshalAlert(t, got), marshalAlert(t, tt.want); !bytes.Equal(g, w) {
+				t.Errorf("got %s, want %s", g, w)
+			}
+		})
+	}
+}
+
+func TestFormatsListsDetectionOrder(t *testing.T) {
+	got, want := strings.Join(Formats(), ","), "defender,parry"
+	if got != want {
+		t.Errorf("Formats() = %s, want %s", got, want)
+	}
+}
