@@ -171,7 +171,18 @@ func (d *decoder) syntaxError(err error) {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	d.errs.add(d.file, Pos{Line: line}, "invalid YAML: %s%s", msg, syntaxHint(msg))
+	pos := Pos{Line: line}
+	if strings.Contains(msg, "tab") {
+		// yaml.v3 reports the line of the enclosing block; the tab itself is more useful.
+		for i, l := range d.lines {
+			indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+			if j := strings.IndexByte(indent, '\t'); j >= 0 {
+				pos = Pos{Line: i + 1, Col: j + 1}
+				break
+			}
+		}
+	}
+	d.errs.add(d.file, pos, "invalid YAML: %s%s", msg, syntaxHint(msg))
 }
 
 func syntaxHint(msg string) string {
@@ -317,7 +328,7 @@ func (d *decoder) fields(n *yaml.Node, path, where string, known []string) ([]fi
 		return nil, false
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "%s must be a mapping, not %s", where, kindName(n))
+		d.errorf(n, "%s must be a mapping, not %s (with keys such as %s)", where, kindName(n), strings.Join(known[:min(3, len(known))], ", "))
 		d.fail(path)
 		return nil, false
 	}
@@ -362,7 +373,7 @@ func (d *decoder) str(f field) (string, bool) {
 	switch {
 	case n.Kind == yaml.AliasNode:
 	case n.Kind != yaml.ScalarNode:
-		d.errorf(n, "%s must be a string, not %s", f.key, kindName(n))
+		d.errorf(n, "%s must be a string, not %s (quote it if it starts with [ or {)", f.key, kindName(n))
 	case n.ShortTag() == "!!null":
 		d.errorf(n, "%s has no value (give one, or remove the key)", f.key)
 	default:
@@ -380,7 +391,7 @@ func (d *decoder) integer(f field, bits int) (int64, bool) {
 		return 0, false
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		d.errorf(n, "%s must be a whole number, not %s", f.key, describe(n))
+		d.errorf(n, "%s must be a whole number, not %s (e.g. %s: 2)", f.key, describe(n), f.key)
 		d.fail(f.path)
 		return 0, false
 	}
@@ -402,7 +413,7 @@ func (d *decoder) float(f field) (float64, bool) {
 	}
 	var v float64
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&v) != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		d.errorf(n, "%s must be a number, not %s", f.key, describe(n))
+		d.errorf(n, "%s must be a number, not %s (e.g. %s: 2)", f.key, describe(n), f.key)
 		d.fail(f.path)
 		return 0, false
 	}
@@ -418,7 +429,7 @@ func (d *decoder) boolean(f field) (bool, bool) {
 	}
 	var v bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
-		d.errorf(n, "%s must be true or false, not %s", f.key, describe(n))
+		d.errorf(n, "%s must be true or false, not %s (YAML 1.2 reads yes, no, on and off as strings)", f.key, describe(n))
 		d.fail(f.path)
 		return false, false
 	}
@@ -480,7 +491,11 @@ func (d *decoder) strings(f field, scalarOK bool) ([]string, bool) {
 		return []string{s}, true
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "%s must be a list of strings, not %s", f.key, kindName(n))
+		example := "a, b"
+		if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
+			example = n.Value
+		}
+		d.errorf(n, "%s must be a list of strings, not %s (write %s: [%s])", f.key, kindName(n), f.key, example)
 		d.fail(f.path)
 		return nil, false
 	}
@@ -667,6 +682,11 @@ func (d *decoder) rollback(f field) *RollbackPolicy {
 // approval reads an approval gate; on_timeout defaults to deny, written out so the interpreter never has
 // to know the default.
 func (d *decoder) approval(f field, where string) *Approval {
+	if f.v.Kind == yaml.ScalarNode && f.v.ShortTag() != "!!null" {
+		d.errorf(f.v, "%s must be a mapping such as {by: %s}, not a string", where, f.v.Value)
+		d.fail(f.path)
+		return nil
+	}
 	fs, ok := d.fields(f.v, f.path, where, approvalKeys)
 	if !ok {
 		return nil

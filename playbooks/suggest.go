@@ -42,7 +42,15 @@ func suggest(word string, candidates []string) string {
 			return c
 		}
 	}
-	return ""
+	// The word extends a candidate ("hostname" → "host"): prefer the longest such candidate.
+	best = ""
+	for _, c := range sorted {
+		lc := strings.ToLower(c)
+		if len(lc) >= 3 && strings.HasPrefix(lw, lc) && len(c) > len(best) {
+			best = c
+		}
+	}
+	return best
 }
 
 // didYouMean formats a suggestion as a message suffix: ` (did you mean "x"?)`, or otherwise.
@@ -56,30 +64,35 @@ func didYouMean(word string, candidates []string, otherwise string) string {
 	return " (" + otherwise + ")"
 }
 
-// distance is the Levenshtein edit distance between a and b, counted in runes. Inputs are short names, so
-// the quadratic cost does not matter; it is bounded anyway, because fuzzed keys can be long.
+// distance is the edit distance between a and b in runes, counting a swap of neighbours as one edit
+// (optimal string alignment: "hots" is one edit from "host"). Inputs are short names, so the quadratic
+// cost does not matter; it is bounded anyway, because fuzzed keys can be long.
 func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	if len(ra) > 64 || len(rb) > 64 {
 		return max(len(ra), len(rb))
 	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // quoteList formats names for a hint: "a", "b" and "c".
