@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parry-soc/parry/alerts"
+	"github.com/parry-soc/parry/expr"
 	"github.com/parry-soc/parry/playbooks"
 )
 
@@ -93,5 +94,40 @@ func TestLibraryAnswersEachTechnique(t *testing.T) {
 				t.Errorf("routed to %s (%s), want %s", r.Playbook.ID, r.Specificity, tt.want)
 			}
 		})
+	}
+}
+
+// TestLibraryConditionsEvaluate evaluates every when: of the library as runs will see it: with and without
+// an alert severity, and with every earlier step skipped (empty output) or succeeded with a verdict. A
+// condition that errors instead of deciding would stop a run, so each must yield a boolean in all of them.
+func TestLibraryConditionsEvaluate(t *testing.T) {
+	for _, p := range library(t) {
+		for _, a := range []alerts.Alert{
+			{ID: "a", Source: "parry", Host: "WS-0042", Techniques: []string{"T1078"}},
+			{ID: "a", Source: "parry", Host: "WS-0042", Severity: "high", Techniques: []string{"T1078"}},
+		} {
+			for _, status := range []string{"skipped", "succeeded"} {
+				steps := map[string]any{}
+				p.Walk(func(_ *playbooks.Phase, s *playbooks.Step) {
+					out := map[string]any{}
+					if status == "succeeded" {
+						out = map[string]any{"verdict": "malicious"}
+					}
+					steps[s.ID] = map[string]any{"status": status, "output": out}
+				})
+				p.Walk(func(_ *playbooks.Phase, s *playbooks.Step) {
+					if s.When == "" {
+						return
+					}
+					prg, err := expr.CompileBool(s.When)
+					if err != nil {
+						t.Fatalf("%s step %s: %v", p.ID, s.ID, err)
+					}
+					if _, err := prg.EvalBool(&expr.Vars{Alert: a, Inputs: map[string]any{}, Steps: steps, Run: map[string]any{}}); err != nil {
+						t.Errorf("%s step %s (severity %q, steps %s): %v", p.ID, s.ID, a.Severity, status, err)
+					}
+				})
+			}
+		}
 	}
 }
