@@ -204,6 +204,9 @@ func (c Config) String() string {
 	return b.String()
 }
 
+// GoString keeps the API key out of %#v.
+func (c Config) GoString() string { return "cluster.Config{" + c.String() + "}" }
+
 // LogValue keeps the API key out of slog output.
 func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{

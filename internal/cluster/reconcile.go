@@ -119,7 +119,7 @@ func missingSearchAttributes(resp *operatorservice.ListSearchAttributesResponse,
 // EnsureNamespace registers namespace with the given retention if it does
 // not exist and raises its retention if it is lower; a higher retention is
 // left alone. Concurrent callers are fine: "already exists" counts as
-// success.
+// success. A namespace it registers is usable when it returns.
 func EnsureNamespace(ctx context.Context, c client.Client, name string, retention time.Duration) error {
 	if name == "" {
 		return errors.New("ensure namespace: empty name")
@@ -131,17 +131,21 @@ func EnsureNamespace(ctx context.Context, c client.Client, name string, retentio
 	desc, err := ws.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: name})
 	var notFound *serviceerror.NamespaceNotFound
 	if errors.As(err, &notFound) {
-		_, err = ws.RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		_, regErr := ws.RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
 			Namespace:                        name,
 			WorkflowExecutionRetentionPeriod: durationpb.New(retention),
 		})
 		var exists *serviceerror.NamespaceAlreadyExists
-		if err == nil {
+		if regErr != nil && !errors.As(regErr, &exists) {
+			return fmt.Errorf("register namespace %q: %w", name, regErr)
+		}
+		if err := waitNamespace(ctx, ws, name); err != nil {
+			return err
+		}
+		if regErr == nil {
 			return nil
 		}
-		if !errors.As(err, &exists) {
-			return fmt.Errorf("register namespace %q: %w", name, err)
-		}
+		// Registered by someone else meanwhile: check its retention.
 		desc, err = ws.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: name})
 	}
 	if err != nil {
@@ -158,6 +162,26 @@ func EnsureNamespace(ctx context.Context, c client.Client, name string, retentio
 		return fmt.Errorf("raise retention of namespace %q to %s: %w", name, retention, err)
 	}
 	return nil
+}
+
+// waitNamespace polls until the frontend serves namespace-scoped calls for
+// a namespace just registered. DescribeNamespace reads the database, but
+// the other calls go through the frontend's namespace cache, which
+// remembers a miss for 1 s (the lookup EnsureNamespace just did) and
+// otherwise refreshes every 2 s.
+func waitNamespace(ctx context.Context, ws workflowservice.WorkflowServiceClient, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := ws.CountWorkflowExecutions(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: name})
+		var notFound *serviceerror.NamespaceNotFound
+		if !errors.As(err, &notFound) {
+			return nil
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return fmt.Errorf("wait for namespace %q to be served: %w", name, err)
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
