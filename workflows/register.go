@@ -1,0 +1,20 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/parry-soc/parry/expr"
+)
+
+// Registry is the part of a Temporal worker that registers workflows.
+type Registry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// Register registers Parry's workflows on a worker.
+func Register(r Registry) {
+	// Build the CEL environment now: its first construction takes long enough on a busy machine to trip the
+	// workflow deadlock detector (1 s) if it happened inside a workflow task.
+	_, _ = expr.Env()
+	r.RegisterWorkflowWithOptions(PlaybookWorkflow, workflow.RegisterOptions{Name: WorkflowName})
+}
