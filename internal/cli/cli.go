@@ -1,0 +1,134 @@
+// Package cli implements Parry's two commands: `trigger`, the operator CLI (run, validate, status,
+// approve, done, close), and `worker`, the Temporal worker. The mains in cmd/ only call Trigger and Worker,
+// so both commands can be driven end to end from tests.
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Env is what a command reads from and writes to: arguments, environment, standard streams.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Interactive reports whether Stdin is a terminal a person can answer prompts on.
+	Interactive bool
+}
+
+// OSEnv is the process's own environment.
+func OSEnv() Env {
+	interactive := false
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		interactive = true
+	}
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Interactive: interactive}
+}
+
+// exitError carries a process exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// ExitCode maps an error from Trigger or Worker to a process exit code: 0 for nil, 2 for usage errors and
+// refused alerts, the carried code otherwise, 1 by default.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if e, ok := err.(*exitError); ok {
+		return e.code
+	}
+	if err == flag.ErrHelp {
+		return 2
+	}
+	return 1
+}
+
+const triggerUsage = `trigger is Parry's operator CLI.
+
+Usage:
+  trigger run ALERT.json [--playbook ID|FILE] [--source S] [--dev] [--wait] [--hold] [--auto-approve] [--json]
+  trigger validate [PATH...]
+  trigger status RUN [--json]
+  trigger approve RUN APPROVAL [--deny] [--reason TEXT]
+  trigger done RUN STEP
+  trigger close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]
+  trigger actions
+
+Add --dev to talk to the embedded dev server under .parry/ (started if needed).
+Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_API_KEY,
+PARRY_HOME (default .parry), PARRY_OPERATORS (roster file), PARRY_OPERATOR + PARRY_OPERATOR_KEY (who approve
+signs as), PARRY_PLAYBOOKS (extra playbook directory).
+`
+
+// Trigger runs the trigger command with args (without the program name).
+func Trigger(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(env.Stderr, triggerUsage)
+		if len(args) == 0 {
+			return exitCode(2, fmt.Errorf("no command given"))
+		}
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runCommand(ctx, env, rest)
+	case "validate":
+		return validateCommand(env, rest)
+	case "status":
+		return statusCommand(ctx, env, rest)
+	case "approve":
+		return approveCommand(ctx, env, rest)
+	case "done":
+		return doneCommand(ctx, env, rest)
+	case "close":
+		return closeCommand(ctx, env, rest)
+	case "actions":
+		return actionsCommand(env)
+	}
+	fmt.Fprint(env.Stderr, triggerUsage)
+	return exitCode(2, fmt.Errorf("unknown command %q (see trigger help)", cmd))
+}
+
+// parseFlags parses flags that may come before or after positional arguments (`trigger run ALERT --dev`).
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, exitCode(2, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func newFlagSet(env Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+func home(env Env) string {
+	if h := strings.TrimSpace(env.Getenv("PARRY_HOME")); h != "" {
+		return h
+	}
+	return ".parry"
+}
