@@ -1,6 +1,18 @@
 // Package playbooks holds the playbook model (format parry/v1), its parser and validator, and the embedded
 // library of response playbooks, one per ATT&CK technique. Parsing keeps every node's position so each error
 // reads file:line:col.
+//
+// Load (Parse, then Validate) is what callers use; it reports every problem of a file at once. Decisions
+// the format leaves open:
+//   - Numbers in `with:` are float64. The playbook reaches the worker as JSON, where encoding/json decodes
+//     any number held in an `any` as float64; parsing to the same type keeps the validated model and the
+//     one a run sees identical. Integers beyond 2^53 are refused (quote them).
+//   - YAML anchors, aliases, merge keys and custom tags are refused: a playbook is reviewed as written.
+//   - Validate fills what the catalog decides, so the interpreter never re-derives it: a step's undo from
+//     the action's inverse, and the rollback approver group from the first step with undo and approval.
+//     Parse fills on_breach (escalate), approval on_timeout (deny) and approver min (1).
+//   - Durations are Go durations with an optional leading whole number of days (2d, 1d12h); `with:`
+//     parameters of duration type stay Go durations, as the actions read them.
 package playbooks
 
 import "time"
@@ -110,7 +122,7 @@ type Step struct {
 	Name     string         `json:"name,omitempty"`
 	Action   string         `json:"action,omitempty"`
 	When     string         `json:"when,omitempty"`
-	With     map[string]any `json:"with,omitempty"` // string (may hold ${{ }}), number, bool, or list of strings
+	With     map[string]any `json:"with,omitempty"` // string (may hold ${{ }}), float64, bool, or []any of those
 	Approval *Approval      `json:"approval,omitempty"`
 	Undo     string         `json:"undo,omitempty"`
 	Timeout  time.Duration  `json:"timeout,omitempty"`

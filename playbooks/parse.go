@@ -32,6 +32,14 @@ var (
 	retryKeys     = []string{"max_attempts", "initial_interval", "max_interval", "backoff"}
 	coreYAMLTags  = map[string]bool{"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true, "!!map": true, "!!seq": true, "!!timestamp": true}
 	yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	// yamlParserErrors are the messages of yaml.v3's parser, as opposed to its scanner (parserc.go).
+	yamlParserErrors = map[string]bool{
+		"did not find expected ',' or ']'": true, "did not find expected ',' or '}'": true,
+		"did not find expected '-' indicator": true, "did not find expected <document start>": true,
+		"did not find expected key": true, "did not find expected node content": true,
+		"found undefined tag handle": true, "found duplicate %TAG directive": true,
+		"found duplicate %YAML directive": true, "found incompatible YAML document": true,
+	}
 )
 
 // maxExactFloat is the largest integer a float64 holds exactly (2^53).
@@ -87,10 +95,11 @@ func parse(filename string, data []byte) (*Playbook, ErrorList) {
 
 // decoder turns yaml.Nodes into the model, recording positions and collecting errors.
 type decoder struct {
-	file  string
-	lines []string
-	src   *source
-	errs  ErrorList
+	file      string
+	lines     []string
+	runeLines map[int][]rune
+	src       *source
+	errs      ErrorList
 }
 
 func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
@@ -168,10 +177,27 @@ func (d *decoder) syntaxError(err error) {
 	if m := yamlErrorLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		// yaml.v3 reports the 0-based line of a parser (not scanner) error's context: the start of the
+		// block or flow collection that is broken. Report that start, 1-based.
+		if yamlParserErrors[msg] {
+			line++
+		}
 	} else {
+		// yaml.v3 leaves the line out when it is the first one (0-based 0).
 		msg = strings.TrimPrefix(msg, "yaml: ")
+		line = 1
 	}
 	pos := Pos{Line: line}
+	if strings.HasPrefix(msg, "unknown anchor '") {
+		// Raised while building the tree, without a position: find the alias in the text.
+		name := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
+		for i, l := range d.lines {
+			if j := strings.Index(l, "*"+name); j >= 0 {
+				pos = Pos{Line: i + 1, Col: utf8.RuneCountInString(l[:j]) + 1}
+				break
+			}
+		}
+	}
 	if strings.Contains(msg, "tab") {
 		// yaml.v3 reports the line of the enclosing block; the tab itself is more useful.
 		for i, l := range d.lines {
@@ -192,7 +218,9 @@ func syntaxHint(msg string) string {
 	case strings.Contains(msg, "mapping values are not allowed"):
 		return ` (quote values that contain ": ", or check the indentation)`
 	case strings.Contains(msg, "did not find expected key"), strings.Contains(msg, "did not find expected '-'"):
-		return " (check the indentation of this block)"
+		return " (a line inside the block that starts here is indented wrongly)"
+	case strings.Contains(msg, "did not find expected ','"):
+		return " (close the { or [ that opens here, and quote values that hold , [ ] { or })"
 	case strings.Contains(msg, "could not find expected ':'"):
 		return ` (a key needs a ":" after it)`
 	case strings.Contains(msg, "quoted scalar"), strings.Contains(msg, "end of stream"):
@@ -288,29 +316,57 @@ func (d *decoder) fail(path string) { d.src.failed[path] = true }
 // shift returns how many columns precede a single-line scalar's value in the file, or -1 when the value's
 // characters do not map one to one onto columns (escapes, folding, block scalars).
 func (d *decoder) shift(n *yaml.Node) int {
-	if n.Kind != yaml.ScalarNode || n.Line < 1 || n.Line > len(d.lines) || strings.ContainsAny(n.Value, "\r\n") {
+	if n.Kind != yaml.ScalarNode || strings.ContainsAny(n.Value, "\r\n") {
 		return -1
 	}
-	line := []rune(strings.TrimSuffix(d.lines[n.Line-1], "\r"))
+	line := d.line(n.Line)
 	if n.Column < 1 || n.Column > len(line) {
 		return -1
 	}
-	raw := string(line[n.Column-1:])
+	raw := line[n.Column-1:]
 	switch {
 	case n.Style&yaml.DoubleQuotedStyle != 0:
-		if strings.HasPrefix(raw, `"`+n.Value+`"`) {
+		if hasRunePrefix(raw, `"`+n.Value+`"`) {
 			return 1
 		}
 	case n.Style&yaml.SingleQuotedStyle != 0:
-		if strings.HasPrefix(raw, `'`+n.Value+`'`) {
+		if hasRunePrefix(raw, `'`+n.Value+`'`) {
 			return 1
 		}
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle|yaml.TaggedStyle) == 0:
-		if strings.HasPrefix(raw, n.Value) {
+		if hasRunePrefix(raw, n.Value) {
 			return 0
 		}
 	}
 	return -1
+}
+
+// line returns line i (1-based) of the file as runes, since yaml.v3 counts columns in characters. Lines
+// are converted once: a long flow-style line holds many scalars.
+func (d *decoder) line(i int) []rune {
+	if i < 1 || i > len(d.lines) {
+		return nil
+	}
+	if d.runeLines == nil {
+		d.runeLines = map[int][]rune{}
+	}
+	r, ok := d.runeLines[i]
+	if !ok {
+		r = []rune(strings.TrimSuffix(d.lines[i-1], "\r"))
+		d.runeLines[i] = r
+	}
+	return r
+}
+
+func hasRunePrefix(line []rune, prefix string) bool {
+	i := 0
+	for _, r := range prefix {
+		if i >= len(line) || line[i] != r {
+			return false
+		}
+		i++
+	}
+	return true
 }
 
 // field is one key: value pair of a mapping.

@@ -77,6 +77,7 @@ type validator struct {
 	errs  ErrorList
 	steps map[string]*stepInfo // by id, first definition
 	order []*stepInfo          // every action step in document order
+	infos map[*Step]*stepInfo
 }
 
 // stepInfo is an action step with where it stands in the run order.
@@ -92,7 +93,7 @@ func newValidator(p *Playbook) *validator {
 	if src == nil {
 		src = &source{spots: map[string]spot{}, failed: map[string]bool{}}
 	}
-	return &validator{p: p, src: src, steps: map[string]*stepInfo{}}
+	return &validator{p: p, src: src, steps: map[string]*stepInfo{}, infos: map[*Step]*stepInfo{}}
 }
 
 // at returns the position of path, or of its closest written ancestor.
@@ -407,6 +408,7 @@ func (v *validator) index() {
 		seq++
 		si := &stepInfo{step: st, path: path, seq: seq, group: g}
 		v.order = append(v.order, si)
+		v.infos[st] = si
 		if st.ID == "" {
 			return
 		}
@@ -422,15 +424,6 @@ func (v *validator) index() {
 			add(&v.p.Phases[i].Steps[j], stepPath(i, j), 0)
 		}
 	}
-}
-
-func (v *validator) info(st *Step) *stepInfo {
-	for _, si := range v.order {
-		if si.step == st {
-			return si
-		}
-	}
-	return nil
 }
 
 func (v *validator) phases() {
@@ -510,7 +503,7 @@ func (v *validator) step(st *Step, path string, inParallel bool) {
 	case st.ID != "" && !slugRE.MatchString(st.ID):
 		v.errf(join(path, "id"), "step id %q is not a slug: use lowercase letters, digits and dashes (e.g. %s)", st.ID, slugify(st.ID, "isolate-host"))
 	}
-	si := v.info(st)
+	si := v.infos[st]
 	var act actions.Action
 	actOK := false
 	switch {
@@ -530,8 +523,11 @@ func (v *validator) step(st *Step, path string, inParallel bool) {
 			v.params(st, a, path)
 		}
 	}
-	if st.When != "" {
+	switch {
+	case st.When != "":
 		v.when(st.When, exprUse{path: join(path, "when"), label: "when", who: who(st), reader: si})
+	case v.written(join(path, "when")) && !v.failed(join(path, "when")):
+		v.errf(join(path, "when"), "when is empty (write a condition, e.g. alert.severity == 'high', or remove it)")
 	}
 	for _, k := range sortedKeys(st.With) {
 		kp := join(join(path, "with"), k)
@@ -862,6 +858,10 @@ func (v *validator) rollback() {
 	p := v.p
 	if p.Rollback != nil {
 		v.onTimeout(&p.Rollback.Approval, "rollback.approval")
+		if r := p.Rollback.Approval.Reason; r != "" {
+			// Rollback runs after every step, so the reason may read any of them.
+			v.template(r, exprUse{path: "rollback.approval.reason", label: "rollback approval reason", who: "the rollback approval reason"})
+		}
 		if by := p.Rollback.Approval.By; by != "" {
 			if _, ok := p.ApproverGroup(by); !ok {
 				v.errf("rollback.approval.by", "rollback approval by %q, which is not an approver group%s", by, v.groupHint(by))
