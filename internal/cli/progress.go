@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // steps changing state, approvals and their outcomes.
 type progress struct {
 	out     io.Writer
+	lines   []line
 	quiet   bool
 	started time.Time
 	phases  map[string]string // phase → last printed state
@@ -37,10 +39,21 @@ func (p *progress) stamp(t time.Time) string {
 	return fmt.Sprintf("[%8s]", fmtDur(d))
 }
 
+// line is one progress line and when it happened, so lines from one look print in time order.
+type line struct {
+	at   time.Time
+	text string
+}
+
+func (p *progress) printf(at time.Time, format string, args ...any) {
+	p.lines = append(p.lines, line{at: at, text: p.stamp(at) + " " + fmt.Sprintf(format, args...)})
+}
+
 func (p *progress) update(res workflows.Result) {
 	if p.quiet {
 		return
 	}
+	defer p.flush()
 	if p.phases == nil {
 		p.phases, p.steps = map[string]string{}, map[string]string{}
 		p.started = res.Started
@@ -50,17 +63,17 @@ func (p *progress) update(res workflows.Result) {
 			p.phases[ph.ID] = "started"
 			budget := "no budget"
 			if ph.Budget > 0 {
-				budget = fmt.Sprintf("budget %s, deadline %s", fmtDur(ph.Budget), ph.Deadline.Local().Format(time.TimeOnly))
+				budget = fmt.Sprintf("budget %s, deadline %s", fmtDur(ph.Budget), clock(ph.Deadline))
 			}
-			fmt.Fprintf(p.out, "%s phase %s (%s)\n", p.stamp(ph.Started), ph.ID, budget)
+			p.printf(ph.Started, "phase %s (%s)", ph.ID, budget)
 		}
 		if ph.Breached && p.phases[ph.ID] != "breached" && p.phases[ph.ID] != "ended" {
 			p.phases[ph.ID] = "breached"
-			fmt.Fprintf(p.out, "%s ! phase %s breached its %s budget (on_breach: %s)\n", p.stamp(ph.BreachedAt), ph.ID, fmtDur(ph.Budget), ph.OnBreach)
+			p.printf(ph.BreachedAt, "! phase %s breached its %s budget (on_breach: %s)", ph.ID, fmtDur(ph.Budget), ph.OnBreach)
 		}
 		if !ph.Ended.IsZero() && p.phases[ph.ID] != "ended" {
 			p.phases[ph.ID] = "ended"
-			fmt.Fprintf(p.out, "%s phase %s done in %s%s\n", p.stamp(ph.Ended), ph.ID, fmtDur(ph.Used), budgetNote(ph))
+			p.printf(ph.Ended, "phase %s done in %s%s", ph.ID, fmtDur(ph.Used), budgetNote(ph))
 		}
 	}
 	for _, s := range res.Steps {
@@ -75,7 +88,7 @@ func (p *progress) update(res workflows.Result) {
 		if at.IsZero() {
 			at = time.Now()
 		}
-		fmt.Fprintf(p.out, "%s   %s %-22s %-26s %s\n", p.stamp(at), mark(s.State), s.ID, s.Action, stepNote(s, res))
+		p.printf(at, "  %s %-22s %-26s %s", mark(s.State), s.ID, s.Action, stepNote(s, res))
 	}
 	for ; p.attempt < len(res.ApprovalLog); p.attempt++ {
 		a := res.ApprovalLog[p.attempt]
@@ -83,12 +96,20 @@ func (p *progress) update(res workflows.Result) {
 		if why != "" {
 			why = ": " + why
 		}
-		fmt.Fprintf(p.out, "%s     approval %s: %s by %s → %s%s\n", p.stamp(a.At), a.Approval, a.Verb, a.Actor, a.Outcome, why)
+		p.printf(a.At, "    %s by %s: %s%s", a.Approval, a.Actor, a.Verb, outcomeNote(a.Outcome, why))
 	}
 	for ; p.escal < len(res.Escalations); p.escal++ {
 		e := res.Escalations[p.escal]
-		fmt.Fprintf(p.out, "%s   ! escalated: %s\n", p.stamp(e.At), e.Reason)
+		p.printf(e.At, "  ! escalated: %s", e.Reason)
 	}
+}
+
+func (p *progress) flush() {
+	sort.SliceStable(p.lines, func(i, j int) bool { return p.lines[i].at.Before(p.lines[j].at) })
+	for _, l := range p.lines {
+		fmt.Fprintln(p.out, l.text)
+	}
+	p.lines = p.lines[:0]
 }
 
 func budgetNote(ph workflows.PhaseResult) string {
@@ -122,7 +143,7 @@ func stepNote(s workflows.StepResult, res workflows.Result) string {
 	case workflows.StepWaitingApproval:
 		for _, a := range res.Approvals {
 			if a.ID == s.ID {
-				return fmt.Sprintf("waiting for approval (%s, %d needed, until %s)", a.Group, a.Min, a.Deadline.Local().Format(time.TimeOnly))
+				return fmt.Sprintf("waiting for approval (%s, %d needed, until %s)", a.Group, a.Min, clock(a.Deadline))
 			}
 		}
 		return "waiting for approval"
@@ -141,6 +162,22 @@ func stepNote(s workflows.StepResult, res workflows.Result) string {
 		return s.Reason + ": " + s.Error
 	}
 	return s.Reason
+}
+
+func outcomeNote(outcome, why string) string {
+	if outcome == workflows.OutcomeGranted {
+		return why
+	}
+	return " → " + outcome + why
+}
+
+// clock shows a deadline as a time of day, with the date when it is not today.
+func clock(t time.Time) string {
+	t = t.Local()
+	if y, m, d := t.Date(); y == time.Now().Year() && m == time.Now().Month() && d == time.Now().Day() {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format("Jan 2 15:04:05")
 }
 
 func short(h string) string {

@@ -295,7 +295,7 @@ func watch(ctx context.Context, env Env, c client.Client, runID string, o runOpt
 }
 
 func ask(env Env, r *bufio.Reader, a workflows.ApprovalState) (verb, reason string) {
-	fmt.Fprintf(env.Stdout, "\nApproval %s (group %s, %d needed, until %s)\n  %s\nApprove? [y/N, or a reason to deny] ", a.ID, a.Group, a.Min, a.Deadline.Local().Format(time.TimeOnly), a.What)
+	fmt.Fprintf(env.Stdout, "\nApproval %s (group %s, %d needed, until %s)\n  %s\nApprove? [y/N, or a reason to deny] ", a.ID, a.Group, a.Min, clock(a.Deadline), a.What)
 	line, _ := r.ReadString('\n')
 	line = strings.TrimSpace(line)
 	switch strings.ToLower(line) {
@@ -318,6 +318,8 @@ func sign(ctx context.Context, c client.Client, id operators.Identity, runID, ap
 	if err != nil {
 		return err
 	}
-	p.notef("%s %s as operator %s: %s %s", verb, approvalID, id.Name, ans.Outcome, ans.Why)
+	if ans.Outcome == workflows.OutcomeRefused {
+		p.notef("%s %s as operator %s was refused: %s", verb, approvalID, id.Name, ans.Why)
+	}
 	return nil
 }
