@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -16,6 +17,7 @@ import (
 	"github.com/parry-soc/parry/internal/cluster"
 	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/internal/operators"
+	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
 )
 
@@ -66,12 +68,12 @@ func connect(ctx context.Context, env Env, dev bool) (*session, error) {
 		return nil, err
 	}
 	if dev {
-		srv, err := devserver.Start(ctx, devserver.Config{
-			Dir:              home(env),
-			Namespace:        cfg.Namespace,
-			SearchAttributes: workflows.SearchAttributeTypes(),
-			Logger:           logger,
-		})
+		dcfg, err := devConfig(env, cfg.Namespace, logger)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		srv, err := devserver.Start(ctx, dcfg)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("start dev server: %w", err)
@@ -90,10 +92,42 @@ func connect(ctx context.Context, env Env, dev bool) (*session, error) {
 	return s, nil
 }
 
+// devConfig reads the dev server's settings: PARRY_DEV_ADDRESS (default 127.0.0.1:7233; port 0 picks a free
+// one), PARRY_DEV_UI_ADDRESS (default 127.0.0.1:8233; "off" disables the Web UI) and PARRY_RETENTION (the
+// namespace's retention, default 30 days).
+func devConfig(env Env, namespace string, logger *slog.Logger) (devserver.Config, error) {
+	cfg := devserver.Config{
+		Dir:              home(env),
+		Address:          env.Getenv("PARRY_DEV_ADDRESS"),
+		UIAddress:        env.Getenv("PARRY_DEV_UI_ADDRESS"),
+		Namespace:        namespace,
+		SearchAttributes: workflows.SearchAttributeTypes(),
+		Logger:           logger,
+	}
+	if cfg.UIAddress == "off" {
+		cfg.UIAddress, cfg.DisableUI = "", true
+	}
+	if r := env.Getenv("PARRY_RETENTION"); r != "" {
+		d, err := playbooks.ParseDuration(r)
+		if err != nil {
+			return cfg, fmt.Errorf("PARRY_RETENTION: %w", err)
+		}
+		cfg.Retention = d
+	}
+	return cfg, nil
+}
+
 // startWorker runs the playbook workflow and every activity in this process.
 func (s *session) startWorker(env Env, dev bool) error {
 	cfg := activities.FromEnv(env.Getenv)
 	cfg.Logger = s.logger
+	if t := env.Getenv("PARRY_LAB_TICK"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return fmt.Errorf("PARRY_LAB_TICK: %w", err)
+		}
+		cfg.LabTick = d
+	}
 	if dev {
 		dir := home(env)
 		if cfg.LabState == "" {
