@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parry-soc/parry/activities/lab"
 	"github.com/parry-soc/parry/actions"
+	"github.com/parry-soc/parry/activities/lab"
 	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/workflows"
 )
@@ -261,8 +261,6 @@ func TestRunRefusesBadAlerts(t *testing.T) {
 		})
 	}
 }
-
-
 
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
