@@ -41,13 +41,14 @@ func (l *Lab) captureHost(ctx context.Context, action, key, host string, seconds
 		return nil, capture{}, err
 	}
 	c, err := long(ctx, l, action, key, h.Name, seconds, resume, report, func(st *State, now time.Time) (capture, error) {
-		return capture{At: now, Host: snapshot(st.host(h.Name))}, nil
+		return capture{At: now, Host: snapshot(st.Host(h.Name))}, nil
 	})
 	return h, c, err
 }
 
-func snapshot(hs *HostState) HostState {
-	c := *hs
+// snapshot deep-copies a host's state, so the recorded capture does not share slices with the live state.
+func snapshot(hs HostState) HostState {
+	c := hs
 	c.KilledPIDs = slices.Clone(hs.KilledPIDs)
 	c.RemovedPersistence = slices.Clone(hs.RemovedPersistence)
 	c.DisabledAccounts = slices.Clone(hs.DisabledAccounts)

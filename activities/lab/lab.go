@@ -8,6 +8,22 @@
 // idempotency key, and a repeated call with the same key returns the recorded result instead of acting
 // again; State.Counts counts each action once per key, which is what exactly-once tests check.
 //
+// A fixture (see default-fixture.yaml, and Fixture for every field) has these top-level keys:
+//
+//	org, domain   the organisation's name; the AD domain accepted as DOMAIN\user
+//	timing        tick (wall time of a simulated second) and the simulated seconds of each long action
+//	hosts         name, fqdn, os, ip, owner, role, device_id, local_accounts, processes (pid, name, user,
+//	              image_sha256, command), persistence (kind, name, location, command, sha256), files (path, sha256)
+//	users         name, upn, display_name, title, groups, mailbox, sessions
+//	mailboxes     address, owner (none: shared)
+//	messages      message_id, sender, subject, delivered_to (mailboxes), sender_ip, attachments, headers
+//	files         sha256 → verdict, family, score, detections, first_seen, sandbox (seconds, score, behaviour, iocs)
+//	ips           address → verdict, reputation, tags
+//	slack         users (id, name, user) and groups (id, handle, members)
+//	faults        action → fail_first, type, message: injected failures for tests
+//
+// Unknown keys are errors, and every error names the file and line.
+//
 // The lab says it is a simulation wherever it reports: results carry Simulated, notes say "(simulated)",
 // and every artefact it captures starts with a banner saying so. Long actions (detonation, memory dump,
 // network capture, triage, scan, log export) take the fixture's simulated seconds of real time, report
