@@ -405,7 +405,11 @@ func logEvents(fx *Fixture, h *Host, c capture, log string, since time.Duration)
 			evs = append(evs, ev{0, `198.51.100.7 "GET / HTTP/1.1" 200`})
 		}
 	case "powershell":
-		// Script block logging saw nothing on the lab's hosts.
+		for _, p := range h.Processes {
+			if strings.EqualFold(p.Name, "powershell.exe") || strings.EqualFold(p.Name, "pwsh.exe") {
+				evs = append(evs, ev{4104, fmt.Sprintf("Creating Scriptblock text (pid %d, %s): %s", p.PID, p.User, p.Command)})
+			}
+		}
 	}
 	if since <= 0 {
 		since = 24 * time.Hour

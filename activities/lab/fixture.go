@@ -457,7 +457,8 @@ func (fx *Fixture) check(name string, root *yaml.Node) error {
 		if !c.required(at(p, "name"), h.Name) {
 			continue
 		}
-		for _, k := range []string{h.Name, h.FQDN} {
+		// A host is found by name, FQDN or address, as EDR consoles allow.
+		for _, k := range []string{h.Name, h.FQDN, h.IP} {
 			if k == "" {
 				continue
 			}
@@ -632,7 +633,7 @@ func (fx *Fixture) tick() time.Duration {
 	return *fx.Timing.Tick
 }
 
-// host finds a host by short name or FQDN, ignoring case.
+// host finds a host by short name, FQDN or IP address, ignoring case.
 func (fx *Fixture) host(name string) *Host {
 	return fx.hosts[strings.ToLower(strings.TrimSpace(name))]
 }

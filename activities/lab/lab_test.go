@@ -134,6 +134,7 @@ func TestHostMatchingIgnoresCaseAndAcceptsFQDN(t *testing.T) {
 		{"ws-0042", "WS-0042", ""},
 		{"WS-0042.corp.example.com", "WS-0042", ""},
 		{"dc-0001.CORP.example.com", "DC-0001", ""},
+		{"192.0.2.80", "WEB-0001", ""},
 		{"WS-9999", "", actions.ErrHostNotFound},
 		{"WS-0042.other.example.com", "", actions.ErrHostNotFound},
 	} {
