@@ -43,8 +43,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +63,7 @@ import (
 	"go.temporal.io/server/common/persistence/sql"
 	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	"go.temporal.io/server/common/resolver"
+	"go.temporal.io/server/common/searchattribute/sadefs"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -236,12 +239,26 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LogLevel == nil {
 		c.LogLevel = slog.LevelWarn
 	}
+	// Checked here because a fresh namespace gets them written straight
+	// into the database, without the frontend's checks.
+	for _, name := range slices.Sorted(maps.Keys(c.SearchAttributes)) {
+		typ := c.SearchAttributes[name]
+		switch {
+		case name == "":
+			return Config{}, errors.New("search attribute with an empty name")
+		case sadefs.IsReserved(name):
+			return Config{}, fmt.Errorf("search attribute %q: the name is reserved by Temporal", name)
+		case typ == enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED || enumspb.IndexedValueType_name[int32(typ)] == "":
+			return Config{}, fmt.Errorf("search attribute %q: no valid type (%d)", name, typ)
+		}
+	}
 	return c, nil
 }
 
 // Start starts the dev server on cfg.Dir, or attaches to the one another
 // process runs there, and returns once it answers with the namespace and
-// search attributes in place.
+// search attributes in place. ctx bounds the start-up only; the server runs
+// until Close.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -308,7 +325,7 @@ func attach(ctx context.Context, cfg Config, rec lockRecord) (*Server, error) {
 	defer cancel()
 	c, err := dial(dialCtx, rec.Address, cfg.Namespace, discardLogger())
 	if err != nil {
-		return nil, fmt.Errorf("%s is locked by process %d, but its server at %s does not answer (stop that process or remove the lock if it is not parry): %w",
+		return nil, fmt.Errorf("%s is locked by process %d, but its server at %s does not answer (stop that process to start afresh): %w",
 			filepath.Join(cfg.Dir, LockFile), rec.PID, rec.Address, err)
 	}
 	defer c.Close()

@@ -3,11 +3,14 @@
 package devserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -525,6 +528,12 @@ func TestConfigErrors(t *testing.T) {
 		{"bad ui address", Config{UIAddress: "nope"}, "web ui address"},
 		{"short retention", Config{Retention: time.Hour}, "minimum of 24h"},
 		{"query character in dir", Config{Dir: "/tmp/a?b"}, "must not contain"},
+		{"system search attribute", Config{SearchAttributes: map[string]enumspb.IndexedValueType{
+			"WorkflowType": enumspb.INDEXED_VALUE_TYPE_KEYWORD}}, "reserved"},
+		{"untyped search attribute", Config{SearchAttributes: map[string]enumspb.IndexedValueType{
+			"ParryX": enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED}}, "no valid type"},
+		{"unnamed search attribute", Config{SearchAttributes: map[string]enumspb.IndexedValueType{
+			"": enumspb.INDEXED_VALUE_TYPE_KEYWORD}}, "empty name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -544,5 +553,102 @@ func TestConfigUIDisabledIgnoresUIAddress(t *testing.T) {
 	}
 	if got.UIAddress != "" {
 		t.Errorf("UIAddress = %q with DisableUI, want empty", got.UIAddress)
+	}
+}
+
+// childEnv makes the test binary run TestChildServer as a separate
+// process owning the server.
+const childEnv = "PARRY_DEVSERVER_CHILD_DIR"
+
+// TestChildServer is the other process of TestOtherProcess: it starts a
+// server on the directory it is given, prints its address and waits to be
+// killed.
+func TestChildServer(t *testing.T) {
+	dir := os.Getenv(childEnv)
+	if dir == "" {
+		t.Skip("helper process for TestOtherProcess")
+	}
+	s, err := Start(context.Background(), testConfig(dir))
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("address:", s.Address())
+	select {}
+}
+
+// One process owns the server, another attaches to it; when the owner is
+// SIGKILLed, the other takes the database over and the run it started
+// resumes.
+func TestOtherProcess(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		t.Skip("in the helper process")
+	}
+	dir := t.TempDir()
+	ctx := ctxTest(t)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChildServer$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the child's address: %v", err)
+	}
+	childAddr, ok := strings.CutPrefix(strings.TrimSpace(line), "address: ")
+	if !ok {
+		t.Fatalf("child: %s", line)
+	}
+
+	a := startTest(t, testConfig(dir))
+	if !a.Attached() {
+		t.Fatal("Start beside another process's server is not attached")
+	}
+	if got, want := a.Address(), childAddr; got != want {
+		t.Errorf("attached Address() = %q, want the child's %q", got, want)
+	}
+	c := dialTest(t, a)
+	w := runWorker(t, c, "other-process")
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "survives-kill", TaskQueue: "other-process"}, waitSignal); err != nil {
+		t.Fatalf("start workflow: %v", err)
+	}
+	waitFirstTask(t, ctx, c, "survives-kill")
+	w.Stop()
+	c.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	killed = true
+
+	s := startTest(t, testConfig(dir))
+	if s.Attached() {
+		t.Fatal("Start after the owner was killed is attached, want takeover")
+	}
+	c = dialTest(t, s)
+	w = runWorker(t, c, "other-process")
+	defer w.Stop()
+	if err := c.SignalWorkflow(ctx, "survives-kill", "", "go", "after kill"); err != nil {
+		t.Fatalf("signal: %v", err)
+	}
+	var got string
+	if err := c.GetWorkflow(ctx, "survives-kill", "").Get(ctx, &got); err != nil {
+		t.Fatalf("workflow started before the kill: %v", err)
+	}
+	if want := "got after kill"; got != want {
+		t.Errorf("result = %q, want %q", got, want)
 	}
 }
