@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/parry-soc/parry/actions"
 	"github.com/parry-soc/parry/activities/lab"
@@ -74,7 +75,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	c, err := cluster.Dial(ctx, cluster.Config{Address: srv.Address(), Namespace: srv.Namespace()}, client.Options{})
+	c, err := cluster.Dial(ctx, cluster.Config{Address: srv.Address(), Namespace: srv.Namespace()}, client.Options{Logger: tlog.NewStructuredLogger(discardLogger())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -90,4 +91,14 @@ func explain(err error) error {
 		return fmt.Errorf("no such run, or it has already ended (%w)", err)
 	}
 	return err
+}
+
+// Closed reports whether a run's workflow has ended (completed, failed, terminated or timed out). A failed
+// Parry run stays open until a person closes it, so its status says "failed" while this says false.
+func Closed(ctx context.Context, c client.Client, runID string) (bool, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, runID, "")
+	if err != nil {
+		return false, fmt.Errorf("describe run %s: %w", runID, explain(err))
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
