@@ -1,7 +1,6 @@
 package bench
 
 import (
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 

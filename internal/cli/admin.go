@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/parry-soc/parry/actions"
 	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/internal/operators"
 	"github.com/parry-soc/parry/internal/runs"
 	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
@@ -232,4 +234,41 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// keygenCommand makes an operator's key pair: the private key goes to a file only its owner can read, the
+// roster entry (public key) to stdout for whoever keeps PARRY_OPERATORS.
+func keygenCommand(env Env, args []string) error {
+	fs := newFlagSet(env, "trigger keygen")
+	out := fs.String("o", "", "private key file (default: PARRY_HOME/keys/NAME.key)")
+	groups := fs.String("groups", "", "comma-separated approver groups for the roster entry (\"*\" for all)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] == "" {
+		return exitCode(2, errors.New("usage: trigger keygen NAME [-o FILE] [--groups g1,g2]"))
+	}
+	name := pos[0]
+	path := *out
+	if path == "" {
+		path = filepath.Join(home(env), "keys", name+".key")
+	}
+	_, priv, err := operators.GenerateKey()
+	if err != nil {
+		return err
+	}
+	if err := operators.WritePrivateKey(path, priv); err != nil {
+		return err
+	}
+	var gs []string
+	for _, g := range strings.Split(*groups, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			gs = append(gs, g)
+		}
+	}
+	entry := operators.Identity{Name: name, Key: priv}.Operator(gs...)
+	fmt.Fprintf(env.Stderr, "private key written to %s (keep it secret; set PARRY_OPERATOR=%s PARRY_OPERATOR_KEY=%s)\n", path, name, path)
+	fmt.Fprintf(env.Stdout, "# add to the operator roster (PARRY_OPERATORS):\n  - name: %s\n    key: %s\n    groups: [%s]\n", entry.Name, entry.Key, strings.Join(gs, ", "))
+	return nil
 }

@@ -67,6 +67,7 @@ Usage:
   trigger done RUN STEP
   trigger close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]
   trigger actions
+  trigger keygen NAME [-o FILE] [--groups g1,g2]
 
 Add --dev to talk to the embedded dev server under .parry/ (started if needed).
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_API_KEY,
@@ -99,6 +100,8 @@ func Trigger(ctx context.Context, env Env, args []string) error {
 		return closeCommand(ctx, env, rest)
 	case "actions":
 		return actionsCommand(env)
+	case "keygen":
+		return keygenCommand(env, rest)
 	}
 	fmt.Fprint(env.Stderr, triggerUsage)
 	return exitCode(2, fmt.Errorf("unknown command %q (see trigger help)", cmd))
