@@ -99,7 +99,7 @@ func normalizeDefender(payload []byte, _ map[string]any) (Alert, error) {
 	if a.ID == "" {
 		a.ID = strings.TrimSpace(g.ProviderAlertID)
 	}
-	if len(normalizeTechniques(a.Techniques)) == 0 {
+	if len(NormalizeTechniques(a.Techniques)) == 0 {
 		if short, ok := tacticShortName(g.Category); ok {
 			a.Tactics = []string{short}
 		}

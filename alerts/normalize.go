@@ -58,7 +58,7 @@ func Normalize(payload []byte, source string) (Alert, error) {
 		return Alert{}, err
 	}
 	a.Source = f.Name
-	a.Techniques = normalizeTechniques(a.Techniques)
+	a.Techniques = NormalizeTechniques(a.Techniques)
 	var raw bytes.Buffer
 	if err := json.Compact(&raw, payload); err != nil {
 		// decodeObject already accepted the payload, so Compact cannot fail on it.
@@ -209,8 +209,8 @@ func canonicalID(doc map[string]any) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// normalizeTechniques upper-cases and trims technique ids, drops empty ones and duplicates, and sorts.
-func normalizeTechniques(ids []string) []string {
+// NormalizeTechniques upper-cases and trims technique ids, drops empty ones and duplicates, and sorts.
+func NormalizeTechniques(ids []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, id := range ids {

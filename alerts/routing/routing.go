@@ -52,7 +52,7 @@ type Result struct {
 // With no match it returns an *UnroutedError. A guard that does not compile or evaluate is an error: the
 // library is broken, and routing around it would hide that.
 func Route(a alerts.Alert, library []*playbooks.Playbook) (Result, error) {
-	techniques := normalizeTechniques(a.Techniques)
+	techniques := alerts.NormalizeTechniques(a.Techniques)
 	tactics := alertTactics(a, techniques)
 	vars := &expr.Vars{Alert: a}
 
@@ -104,23 +104,6 @@ func Route(a alerts.Alert, library []*playbooks.Playbook) (Result, error) {
 		r.Others = append(r.Others, m.Candidate)
 	}
 	return r, nil
-}
-
-// normalizeTechniques upper-cases and trims technique ids, drops empty ones and duplicates, and sorts: an
-// alert built by hand routes like a normalized one.
-func normalizeTechniques(ids []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, id := range ids {
-		id = attack.NormalizeID(id)
-		if id == "" || seen[id] {
-			continue
-		}
-		seen[id] = true
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func tacticShortName(key string) (string, bool) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/parry-soc/parry/activities/lab"
-	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/workflows"
 )
 
@@ -21,11 +20,7 @@ func TestOperatorsDecideAndCloseFromTheCLI(t *testing.T) {
 	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Config{Dir: home, Address: "127.0.0.1:0", DisableUI: true, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startServer(ctx, t, home)
 
 	// Two operators: ana approves for the playbook's groups, mallory for none of them.
 	roster := "operators:\n"

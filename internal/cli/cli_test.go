@@ -14,7 +14,11 @@ import (
 	"time"
 
 	"github.com/parry-soc/parry/actions"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/parry-soc/parry/activities/lab"
+	"github.com/parry-soc/parry/internal/cluster"
 	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/workflows"
 )
@@ -86,30 +90,7 @@ func TestMainJobRunsSpearphishingExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every step that changed or captured something left one effect, under its idempotency key. Lookups
-	// (intel.*) change nothing and are not recorded.
-	want := map[string]int{}
-	for _, s := range res.Steps {
-		a, _ := actions.Lookup(s.Action)
-		if s.State != workflows.StepSucceeded || a.Manual || a.Family() == "intel" {
-			continue
-		}
-		want[s.Action]++
-		key := actions.IdempotencyKey(res.RunID, s.ID)
-		if e, ok := st.Effects[key]; !ok || e.Action != s.Action {
-			t.Errorf("no %s effect recorded under %s", s.Action, key)
-		}
-	}
-	for _, action := range []string{"edr.isolate_host", "identity.disable_user", "evidence.memory_dump", "email.purge_message", "edr.release_host", "identity.enable_user"} {
-		if want[action] != 1 {
-			t.Errorf("the run should have done %s once, result says %d", action, want[action])
-		}
-	}
-	for action, n := range want {
-		if got := st.Count(action); got != n {
-			t.Errorf("lab state counts %s = %d, want %d (exactly once per step)", action, got, n)
-		}
-	}
+	want := checkEffectsOnce(t, res, st)
 	// Evidence is real files whose SHA-256 is what the run recorded.
 	evidence := 0
 	for _, s := range res.Steps {
@@ -155,11 +136,7 @@ func TestEveryLibraryPlaybookRunsOnTheLab(t *testing.T) {
 	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Config{Dir: home, Address: "127.0.0.1:0", DisableUI: true, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	startServer(ctx, t, home)
 
 	// The subtests run in parallel inside this group, so the server outlives them all.
 	t.Run("group", func(t *testing.T) { runLibrary(ctx, t, home) })
@@ -265,4 +242,52 @@ func TestRunRefusesBadAlerts(t *testing.T) {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// startServer starts an embedded server owned by the test, on a free port without the Web UI; commands run
+// with testEnv(home) attach to it.
+func startServer(ctx context.Context, t *testing.T, home string) *devserver.Server {
+	t.Helper()
+	srv, err := devserver.Start(ctx, devserver.Config{Dir: home, Address: "127.0.0.1:0", DisableUI: true, SearchAttributes: workflows.SearchAttributeTypes(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// dial connects a quiet client to a test server.
+func dial(ctx context.Context, t *testing.T, srv *devserver.Server) client.Client {
+	t.Helper()
+	c, err := cluster.Dial(ctx, cluster.Config{Address: srv.Address(), Namespace: srv.Namespace()}, client.Options{Logger: tlog.NewStructuredLogger(discardLogger())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// checkEffectsOnce checks from the lab's state file that every step of the run that changed or captured
+// something did so exactly once, under its idempotency key. Lookups (intel.*) change nothing and are not
+// recorded. It returns the effects counted per action.
+func checkEffectsOnce(t *testing.T, res workflows.Result, st lab.State) map[string]int {
+	t.Helper()
+	want := map[string]int{}
+	for _, s := range res.Steps {
+		a, _ := actions.Lookup(s.Action)
+		if s.State != workflows.StepSucceeded || a.Manual || a.Family() == "intel" {
+			continue
+		}
+		want[s.Action]++
+		key := actions.IdempotencyKey(res.RunID, s.ID)
+		if e, ok := st.Effects[key]; !ok || e.Action != s.Action {
+			t.Errorf("no %s effect recorded under %s", s.Action, key)
+		}
+	}
+	for action, n := range want {
+		if got := st.Count(action); got != n {
+			t.Errorf("lab state counts %s = %d, want %d (exactly once per step)", action, got, n)
+		}
+	}
+	return want
 }

@@ -10,14 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
-
-	"github.com/parry-soc/parry/actions"
 	"github.com/parry-soc/parry/activities/lab"
 	"github.com/parry-soc/parry/approval"
-	"github.com/parry-soc/parry/internal/cluster"
-	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/internal/runs"
 	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
@@ -70,16 +64,8 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Config{Dir: home, Address: "127.0.0.1:0", DisableUI: true, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := cluster.Dial(ctx, cluster.Config{Address: srv.Address(), Namespace: srv.Namespace()}, client.Options{Logger: tlog.NewStructuredLogger(discardLogger())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	srv := startServer(ctx, t, home)
+	c := dial(ctx, t, srv)
 
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	keys := []approval.Key{{ID: approval.KeyID(pub), Kind: approval.KeyOperator, Name: "tester", PublicKey: pub, Groups: []string{"*"}}}
@@ -173,18 +159,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{}
-	for _, s := range res.Steps {
-		a, _ := actions.Lookup(s.Action)
-		if s.State == workflows.StepSucceeded && !a.Manual && a.Family() != "intel" {
-			want[s.Action]++
-		}
-	}
-	for action, n := range want {
-		if got := st.Count(action); got != n {
-			t.Errorf("lab counts %s = %d, want %d: a side effect was doubled or lost", action, got, n)
-		}
-	}
+	checkEffectsOnce(t, res, st)
 	if st.Host("WS-0042").Isolated {
 		t.Error("WS-0042 is still isolated after recovery released it")
 	}

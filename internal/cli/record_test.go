@@ -14,13 +14,10 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/parry-soc/parry/alerts"
 	"github.com/parry-soc/parry/approval"
 	"github.com/parry-soc/parry/internal/audit"
-	"github.com/parry-soc/parry/internal/cluster"
-	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/internal/runs"
 	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
@@ -78,16 +75,7 @@ func TestRecordHistories(t *testing.T) {
 	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Config{Dir: home, Address: "127.0.0.1:0", DisableUI: true, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := cluster.Dial(ctx, cluster.Config{Address: srv.Address(), Namespace: srv.Namespace()}, client.Options{Logger: tlog.NewStructuredLogger(discardLogger())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(ctx, t, startServer(ctx, t, home))
 	env, _, _ := testEnv(home, nil)
 	sess := &session{client: c, logger: discardLogger()}
 	if err := sess.startWorker(env, true); err != nil {
