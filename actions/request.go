@@ -67,7 +67,7 @@ func (r Request) Strings(name string) []string {
 
 // Evidence is a reference to something captured in the evidence store: never the bytes themselves.
 type Evidence struct {
-	Kind    string `json:"kind"`    // memory, pcap, email-headers, triage, logs, report
+	Kind    string `json:"kind"`    // memory, pcap, email-headers, triage, logs, report, backup
 	Locator string `json:"locator"` // e.g. file:///…/.parry/evidence/<run>/<step>/memory.raw, s3://bucket/key
 	SHA256  string `json:"sha256"`
 	Size    int64  `json:"size"`

@@ -615,15 +615,24 @@ func (d *decoder) playbook(root *yaml.Node, p *Playbook) {
 	}
 }
 
-func (d *decoder) inputs(f field) []Input {
+// named is one entry of a mapping of named things (inputs, approver groups): its key node, value node and
+// path.
+type named struct {
+	k, v *yaml.Node
+	path string
+}
+
+// namedEntries returns the entries of a mapping of named things in document order, each name once (the
+// duplicate itself is reported where keys are checked), or reports that f is not such a mapping.
+func (d *decoder) namedEntries(f field, shape string) []named {
 	if f.v.Kind != yaml.MappingNode {
 		if f.v.Kind != yaml.AliasNode {
-			d.errorf(f.v, "inputs must be a mapping of name: {from: alert.<field>}, not %s", kindName(f.v))
+			d.errorf(f.v, "%s must be a mapping of %s, not %s", f.key, shape, kindName(f.v))
 		}
 		d.fail(f.path)
 		return nil
 	}
-	var out []Input
+	var out []named
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(f.v.Content); i += 2 {
 		k, v := f.v.Content[i], f.v.Content[i+1]
@@ -633,6 +642,15 @@ func (d *decoder) inputs(f field) []Input {
 		seen[k.Value] = true
 		path := join(f.path, k.Value)
 		d.at(path+"#", k)
+		out = append(out, named{k: k, v: v, path: path})
+	}
+	return out
+}
+
+func (d *decoder) inputs(f field) []Input {
+	var out []Input
+	for _, e := range d.namedEntries(f, "name: {from: alert.<field>}") {
+		k, v, path := e.k, e.v, e.path
 		in := Input{Name: k.Value, Pos: posOf(k)}
 		if v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
 			d.errorf(v, "input %q must be a mapping such as {from: %s}", k.Value, v.Value)
@@ -683,23 +701,9 @@ func (d *decoder) notify(f field) Notify {
 }
 
 func (d *decoder) approvers(f field) []ApproverGroup {
-	if f.v.Kind != yaml.MappingNode {
-		if f.v.Kind != yaml.AliasNode {
-			d.errorf(f.v, "approvers must be a mapping of group: {slack_groups, slack_users, operators, min}, not %s", kindName(f.v))
-		}
-		d.fail(f.path)
-		return nil
-	}
 	var out []ApproverGroup
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(f.v.Content); i += 2 {
-		k, v := f.v.Content[i], f.v.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || seen[k.Value] {
-			continue
-		}
-		seen[k.Value] = true
-		path := join(f.path, k.Value)
-		d.at(path+"#", k)
+	for _, e := range d.namedEntries(f, "group: {slack_groups, slack_users, operators, min}") {
+		k, v, path := e.k, e.v, e.path
 		g := ApproverGroup{ID: k.Value, Min: 1, Pos: posOf(k)}
 		fs, _ := d.fields(v, path, fmt.Sprintf("approver group %q", k.Value), approverKeys)
 		for _, h := range fs {
