@@ -34,7 +34,9 @@ import (
 
 // env is the embedded server and one worker, shared by every benchmark of a `go test -bench` run.
 type env struct {
+	dir      string
 	client   client.Client
+	priv     ed25519.PrivateKey
 	starter  runs.Starter
 	library  []*playbooks.Playbook
 	overhead *playbooks.Playbook
@@ -123,25 +125,6 @@ func newEnv() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	acts, err := activities.New(activities.Config{
-		LabState: filepath.Join(dir, "lab-state.json"), EvidenceDir: filepath.Join(dir, "evidence"),
-		// One simulated second per millisecond: the benchmark measures Parry and Temporal, not the
-		// simulator's pretend capture times.
-		LabTick: time.Millisecond,
-		Logger:  quiet, Notifier: &approver{client: c, priv: priv},
-	})
-	if err != nil {
-		return nil, err
-	}
-	w := worker.New(c, workflows.TaskQueue, worker.Options{MaxConcurrentWorkflowTaskPollers: 10, MaxConcurrentActivityTaskPollers: 10})
-	workflows.Register(w)
-	w.RegisterWorkflowWithOptions(handWritten, workflow.RegisterOptions{Name: "HandWritten"})
-	acts.Register(w)
-	if err := w.Start(); err != nil {
-		return nil, err
-	}
-	closers = append(closers, w.Stop)
-
 	library, err := playbooks.Library()
 	if err != nil {
 		return nil, err
@@ -159,7 +142,36 @@ func newEnv() (*env, error) {
 		return nil, err
 	}
 	keys := []approval.Key{{ID: approval.KeyID(pub), Kind: approval.KeyOperator, Name: "bench", PublicKey: pub, Groups: []string{"*"}}}
-	return &env{client: c, starter: runs.Starter{Client: c, Keys: keys}, library: library, overhead: overhead, sample: sample}, nil
+	return &env{dir: dir, client: c, priv: priv, starter: runs.Starter{Client: c, Keys: keys}, library: library, overhead: overhead, sample: sample}, nil
+}
+
+// startWorker runs a worker for one benchmark with a fresh lab state file: the lab rewrites its whole state
+// under a lock for every side effect, so a file grown by earlier benchmarks would slow later ones.
+func (e *env) startWorker(b *testing.B) {
+	b.Helper()
+	dir, err := os.MkdirTemp(e.dir, "lab-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	acts, err := activities.New(activities.Config{
+		LabState: filepath.Join(dir, "lab-state.json"), EvidenceDir: filepath.Join(dir, "evidence"),
+		// One simulated second per millisecond: the benchmark measures Parry and Temporal, not the
+		// simulator's pretend capture times.
+		LabTick: time.Millisecond,
+		Logger:  quiet, Notifier: &approver{client: e.client, priv: e.priv},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := worker.New(e.client, workflows.TaskQueue, worker.Options{MaxConcurrentWorkflowTaskPollers: 10, MaxConcurrentActivityTaskPollers: 10, DisableRegistrationAliasing: true})
+	workflows.Register(w)
+	w.RegisterWorkflowWithOptions(handWritten, workflow.RegisterOptions{Name: "HandWritten"})
+	acts.Register(w)
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Stop)
 }
 
 // sample is one run's measurements.
@@ -245,6 +257,7 @@ func BenchmarkSpearphishingRun(b *testing.B) {
 	for _, concurrency := range []int{1, 20} {
 		b.Run(fmt.Sprintf("concurrency=%d", concurrency), func(b *testing.B) {
 			e := setup(b)
+			e.startWorker(b)
 			ctx := context.Background()
 			var (
 				mu          sync.Mutex
@@ -287,6 +300,7 @@ func BenchmarkSpearphishingRun(b *testing.B) {
 // a hand-written workflow, alternately in one benchmark, and reports both and their ratios.
 func BenchmarkInterpreterOverhead(b *testing.B) {
 	e := setup(b)
+	e.startWorker(b)
 	ctx := context.Background()
 	var interp, hand []time.Duration
 	var interpEvents, handEvents int
