@@ -139,7 +139,7 @@ func TestRegisterCoversEveryCatalogAction(t *testing.T) {
 
 	actionFunc := reflect.TypeOf(func(context.Context, actions.Request) (actions.Result, error) { return actions.Result{}, nil })
 	wantType := map[string]reflect.Type{
-		actions.NotifyEvent:      reflect.TypeOf(func(context.Context, notify.Batch) error { return nil }),
+		actions.NotifyEvent:      reflect.TypeOf(func(context.Context, notify.Batch) (notify.Delivery, error) { return notify.Delivery{}, nil }),
 		actions.NotifyEscalation: reflect.TypeOf(func(context.Context, notify.Escalation) error { return nil }),
 		actions.ResolveApprovers: reflect.TypeOf(func(context.Context, actions.ResolveRequest) (actions.ResolveResult, error) {
 			return actions.ResolveResult{}, nil

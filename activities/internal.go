@@ -12,29 +12,49 @@ import (
 	"github.com/parry-soc/parry/notify"
 )
 
-// NotifyEvent implements notify.event: it delivers a batch of run events through the Notifier, in order.
-// After each event it records how many it delivered as the heartbeat details, so a retry resumes after the
-// last event delivered. The SDK throttles heartbeats (and sends the last one with a failure), so a retry
-// after a crash may deliver the last few events again: the Notifier drops what it already delivered.
-func (a *Activities) NotifyEvent(ctx context.Context, b notify.Batch) error {
+// NotifyEvent implements notify.event: it delivers a batch of run events through the Notifier, in order,
+// and returns the messages they posted (the run's parent message, approval and task requests) so the
+// workflow can thread later events and update requests in place. After each event it records its progress
+// as the heartbeat details; the SDK sends the last details with a failure, so a retry resumes after the last
+// event delivered. Only a worker crash between an event and its heartbeat can deliver that event twice.
+func (a *Activities) NotifyEvent(ctx context.Context, b notify.Batch) (notify.Delivery, error) {
 	if a.Notifier == nil {
-		return notConfigured(actions.NotifyEvent, "notifier")
+		return notify.Delivery{}, notConfigured(actions.NotifyEvent, "notifier")
 	}
-	done := 0
+	var p deliveryProgress
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &done); err != nil {
-			done = 0 // deliver the batch again; the notifier drops duplicates
+		if err := activity.GetHeartbeatDetails(ctx, &p); err != nil {
+			p = deliveryProgress{} // deliver the batch again
 		}
 	}
-	for i := max(done, 0); i < len(b.Events); i++ {
-		if err := a.Notifier.Notify(ctx, b.Events[i]); err != nil {
-			return temporalError(actions.NotifyEvent, fmt.Errorf("event %d (%s) of run %s: %w", b.Events[i].Seq, b.Events[i].Kind, b.Events[i].Run.ID, err))
+	for i := max(p.Done, 0); i < len(b.Events); i++ {
+		e := b.Events[i]
+		if e.Thread.IsZero() {
+			e.Thread = p.Delivery.Parent
 		}
+		posted, err := a.Notifier.Notify(ctx, e)
+		if err != nil {
+			return p.Delivery, temporalError(actions.NotifyEvent, fmt.Errorf("event %d (%s) of run %s: %w", e.Seq, e.Kind, e.Run.ID, err))
+		}
+		if !posted.Parent.IsZero() {
+			p.Delivery.Parent = posted.Parent
+		}
+		if !posted.Message.IsZero() {
+			p.Delivery.Messages = append(p.Delivery.Messages, notify.Delivered{Seq: e.Seq, Message: posted.Message})
+		}
+		p.Done = i + 1
 		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, i+1)
+			activity.RecordHeartbeat(ctx, p)
 		}
 	}
-	return nil
+	return p.Delivery, nil
+}
+
+// deliveryProgress is NotifyEvent's heartbeat: how many events of the batch are delivered, and what they
+// posted.
+type deliveryProgress struct {
+	Done     int             `json:"done"`
+	Delivery notify.Delivery `json:"delivery"`
 }
 
 // NotifyEscalation implements notify.escalate.

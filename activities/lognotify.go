@@ -37,9 +37,9 @@ func NewLogNotifier(logger *slog.Logger) *LogNotifier {
 }
 
 // Notify logs one event.
-func (n *LogNotifier) Notify(ctx context.Context, e notify.Event) error {
+func (n *LogNotifier) Notify(ctx context.Context, e notify.Event) (notify.Posted, error) {
 	if !n.first("event "+e.Run.ID, e.Seq) {
-		return nil
+		return notify.Posted{}, nil
 	}
 	level := slog.LevelInfo
 	switch e.Kind {
@@ -47,7 +47,7 @@ func (n *LogNotifier) Notify(ctx context.Context, e notify.Event) error {
 		level = slog.LevelWarn
 	}
 	n.logger.LogAttrs(ctx, level, "parry "+e.Kind, eventAttrs(e)...)
-	return nil
+	return notify.Posted{}, nil
 }
 
 // Escalate logs one escalation, at warning level.

@@ -41,7 +41,7 @@ func TestLogNotifierWritesOneLinePerEventAndDropsRedeliveries(t *testing.T) {
 		Approval: &notify.Approval{ID: "isolate-host", Decision: "approve", Outcome: "approved", Actor: "U0LEAD1"}}
 
 	for _, e := range []notify.Event{evidence, evidence, approval, evidence} {
-		if err := n.Notify(ctx, e); err != nil {
+		if _, err := n.Notify(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,7 +54,7 @@ func TestLogNotifierWritesOneLinePerEventAndDropsRedeliveries(t *testing.T) {
 	// Another run's event with the same seq is a different event.
 	other := evidence
 	other.Run.ID = "parry-parry-other"
-	if err := n.Notify(ctx, other); err != nil {
+	if _, err := n.Notify(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 
@@ -102,7 +102,7 @@ func TestNotifyEventDeliversABatchAndResumesAfterTheLastDelivered(t *testing.T) 
 	env := s.NewTestActivityEnvironment()
 	acts.Register(env)
 	// The previous attempt delivered two events before its worker died.
-	env.SetHeartbeatDetails(2)
+	env.SetHeartbeatDetails(deliveryProgress{Done: 2})
 	if _, err := env.ExecuteActivity(actions.NotifyEvent, batch); err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,17 @@ type Approval struct {
 	Reason    string    `json:"reason,omitempty"`
 }
 
+// MessageRef locates a message a notifier posted (in Slack: a channel id and a message ts). The workflow
+// keeps the refs it is given back, so later events can reply in a run's thread or update a message in
+// place, whichever worker delivers them.
+type MessageRef struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// IsZero reports whether the ref points nowhere.
+func (m MessageRef) IsZero() bool { return m.Channel == "" || m.TS == "" }
+
 // Event is one thing that happened in a run. Seq orders a run's events; a notifier delivers them in Seq order
 // and may use (RunID, Seq) to drop a redelivered one.
 type Event struct {
@@ -94,6 +105,21 @@ type Event struct {
 	// Disposition and Summary are set on the run's last events.
 	Disposition string `json:"disposition,omitempty"`
 	Summary     string `json:"summary,omitempty"`
+	// Thread is the run's parent message once a notifier has posted it (zero before: the event that posts
+	// it is run.started). Every later event is a reply in that thread.
+	Thread MessageRef `json:"thread,omitzero"`
+	// Target is a message this event resolves, to be updated in place: the approval request an
+	// approval.decided event closes, the task request a task.done event closes.
+	Target MessageRef `json:"target,omitzero"`
+}
+
+// Posted is what delivering one event produced.
+type Posted struct {
+	// Parent is the run's parent message, when this delivery created it.
+	Parent MessageRef `json:"parent,omitzero"`
+	// Message is the message posted for the event (for an approval or task request, the one to update
+	// later), if any.
+	Message MessageRef `json:"message,omitzero"`
 }
 
 // Escalation asks the on-call group to look now: a budget breach, an approval timeout, a failed run.
@@ -102,16 +128,30 @@ type Escalation struct {
 	Reason string `json:"reason"`
 }
 
-// Notifier delivers a run's events and escalations. Implementations must be safe to call again with an
-// event they already delivered (activities retry).
+// Notifier delivers a run's events and escalations. A retried activity may hand a notifier an event it
+// already delivered when the worker died between delivering and recording it; otherwise each event comes
+// once, in Seq order.
 type Notifier interface {
-	Notify(ctx context.Context, e Event) error
+	Notify(ctx context.Context, e Event) (Posted, error)
 	Escalate(ctx context.Context, e Escalation) error
 }
 
-// Batch is the input of the notify.event activity: the events queued since the last delivery, in order. A
-// notifier delivers them one by one and records its progress in the activity's heartbeat, so a retry
+// Batch is the input of the notify.event activity: the events queued since the last delivery, in order.
+// The activity delivers them one by one and records its progress in the activity's heartbeat, so a retry
 // resumes after the last event delivered instead of posting it twice.
 type Batch struct {
 	Events []Event `json:"events"`
+}
+
+// Delivery is the result of the notify.event activity: the run's parent message if the batch created it,
+// and the message posted for each event that posted one.
+type Delivery struct {
+	Parent   MessageRef  `json:"parent,omitzero"`
+	Messages []Delivered `json:"messages,omitempty"`
+}
+
+// Delivered is the message posted for one event.
+type Delivered struct {
+	Seq     int        `json:"seq"`
+	Message MessageRef `json:"message"`
 }

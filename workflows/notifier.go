@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -29,6 +30,10 @@ type notifier struct {
 	closing     bool
 	batches     int
 	escalated   int
+	// parent is the run's parent message once a delivery posted it; requests maps the seq of an approval or
+	// task request event to what it requested ("approval:<id>", "task:<step>").
+	parent   notify.MessageRef
+	requests map[int]string
 }
 
 // emit queues an event for responders.
@@ -36,7 +41,58 @@ func (r *run) emit(ctx workflow.Context, e notify.Event) {
 	n := &r.notifier
 	n.seq++
 	e.Seq, e.Time, e.Run = n.seq, workflow.Now(ctx), r.notifyRun()
+	switch {
+	case e.Kind == notify.ApprovalRequested && e.Approval != nil:
+		n.request(e.Seq, "approval:"+e.Approval.ID)
+	case e.Kind == notify.TaskRequested:
+		n.request(e.Seq, "task:"+e.Step)
+	}
 	n.events = append(n.events, e)
+}
+
+func (n *notifier) request(seq int, what string) {
+	if n.requests == nil {
+		n.requests = map[int]string{}
+	}
+	n.requests[seq] = what
+}
+
+// stamp fills in, just before delivery, what only earlier deliveries can tell: the run's thread, and the
+// request message an approval.decided or task.done event closes.
+func (r *run) stamp(e *notify.Event) {
+	if e.Thread.IsZero() {
+		e.Thread = r.notifier.parent
+	}
+	switch {
+	case e.Kind == notify.ApprovalDecided && e.Approval != nil:
+		if g, ok := r.approvals[e.Approval.ID]; ok {
+			e.Target = r.state(g).Message
+		}
+	case e.Kind == notify.TaskDone:
+		if i, ok := r.tasks[e.Step]; ok {
+			e.Target = r.res.Tasks[i].Message
+		}
+	}
+}
+
+// delivered records what a delivery posted.
+func (r *run) delivered(d notify.Delivery) {
+	if !d.Parent.IsZero() && r.notifier.parent.IsZero() {
+		r.notifier.parent, r.res.Thread = d.Parent, d.Parent
+	}
+	for _, m := range d.Messages {
+		what := r.notifier.requests[m.Seq]
+		switch {
+		case strings.HasPrefix(what, "approval:"):
+			if g, ok := r.approvals[strings.TrimPrefix(what, "approval:")]; ok {
+				r.state(g).Message = m.Message
+			}
+		case strings.HasPrefix(what, "task:"):
+			if i, ok := r.tasks[strings.TrimPrefix(what, "task:")]; ok {
+				r.res.Tasks[i].Message = m.Message
+			}
+		}
+	}
 }
 
 // escalate records an escalation and queues it on the escalation lane.
@@ -71,12 +127,17 @@ func (n *notifier) start(ctx workflow.Context, r *run) {
 				return
 			}
 			batch := n.events[:min(len(n.events), maxBatch)]
+			for i := range batch {
+				r.stamp(&batch[i])
+			}
 			n.busyEvents = true
 			n.batches++
 			act := mustAction(actions.NotifyEvent)
 			opts := activityOptions(fmt.Sprintf("notify-%d", batch[0].Seq), act, nil)
 			opts.HeartbeatTimeout = act.Timeout
-			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), actions.NotifyEvent, notify.Batch{Events: batch}).Get(ctx, nil)
+			var d notify.Delivery
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), actions.NotifyEvent, notify.Batch{Events: batch}).Get(ctx, &d)
+			r.delivered(d)
 			if err != nil {
 				workflow.GetLogger(ctx).Error("notification batch dropped", "first_seq", batch[0].Seq, "events", len(batch), "error", err)
 			}
@@ -91,6 +152,9 @@ func (n *notifier) start(ctx workflow.Context, r *run) {
 				return
 			}
 			e := n.escalations[0]
+			if e.Event.Thread.IsZero() {
+				e.Event.Thread = n.parent
+			}
 			n.busyEsc = true
 			n.escalated++
 			opts := activityOptions(fmt.Sprintf("escalate-%d", e.Event.Seq), mustAction(actions.NotifyEscalation), nil)

@@ -6,6 +6,7 @@ import (
 	"github.com/parry-soc/parry/actions"
 	"github.com/parry-soc/parry/alerts"
 	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/notify"
 	"github.com/parry-soc/parry/playbooks"
 )
 
@@ -112,6 +113,8 @@ type Result struct {
 	ClosedBy    string          `json:"closed_by,omitempty"`
 	// Undelivered counts notifications still queued when the run closed.
 	Undelivered int `json:"undelivered,omitempty"`
+	// Thread is the run's parent message in the notifier (a Slack channel and ts), once posted.
+	Thread notify.MessageRef `json:"thread,omitzero"`
 }
 
 // PlaybookRef names the pinned playbook.
@@ -182,6 +185,8 @@ type ApprovalState struct {
 	Granted   []string  `json:"granted,omitempty"` // distinct people who approved
 	Decided   time.Time `json:"decided,omitzero"`
 	DecidedBy string    `json:"decided_by,omitempty"`
+	// Message is the request the notifier posted, updated in place when the approval is decided.
+	Message notify.MessageRef `json:"message,omitzero"`
 }
 
 // Attempt is one well-formed approval attempt, whatever came of it.
@@ -203,6 +208,8 @@ type TaskState struct {
 	Opened time.Time `json:"opened"`
 	Done   time.Time `json:"done,omitzero"`
 	DoneBy string    `json:"done_by,omitempty"`
+	// Message is the request the notifier posted, updated in place when the task is done.
+	Message notify.MessageRef `json:"message,omitzero"`
 }
 
 // Contained is something a step contained (a host isolated, an account disabled). It stays contained when

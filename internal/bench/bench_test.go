@@ -66,14 +66,14 @@ type approver struct {
 	priv   ed25519.PrivateKey
 }
 
-func (a *approver) Notify(ctx context.Context, e notify.Event) error {
+func (a *approver) Notify(ctx context.Context, e notify.Event) (notify.Posted, error) {
 	switch {
 	case e.Kind == notify.ApprovalRequested && e.Approval != nil:
 		go a.send(e.Run.ID, e.Approval.ID, approval.Approve)
 	case e.Kind == notify.TaskRequested:
 		go a.send(e.Run.ID, e.Step, approval.Done)
 	}
-	return nil
+	return notify.Posted{}, nil
 }
 
 func (a *approver) Escalate(context.Context, notify.Escalation) error { return nil }
