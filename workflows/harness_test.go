@@ -50,11 +50,25 @@ func (e *estate) register(env *testsuite.TestWorkflowEnvironment) {
 		switch {
 		case a.Manual:
 		case name == actions.NotifyEvent:
-			env.RegisterActivityWithOptions(func(ctx context.Context, b notify.Batch) error {
+			env.RegisterActivityWithOptions(func(ctx context.Context, b notify.Batch) (notify.Delivery, error) {
 				e.mu.Lock()
 				defer e.mu.Unlock()
-				e.events = append(e.events, b.Events...)
-				return nil
+				// Like a chat notifier: run.started posts the parent, requests post messages to update later.
+				var d notify.Delivery
+				for _, ev := range b.Events {
+					if ev.Thread.IsZero() { // as the notify.event activity does within a batch
+						ev.Thread = d.Parent
+					}
+					e.events = append(e.events, ev)
+					ref := notify.MessageRef{Channel: "C0SOC", TS: fmt.Sprintf("1765000000.%06d", ev.Seq)}
+					switch ev.Kind {
+					case notify.RunStarted:
+						d.Parent = ref
+					case notify.ApprovalRequested, notify.TaskRequested:
+						d.Messages = append(d.Messages, notify.Delivered{Seq: ev.Seq, Message: ref})
+					}
+				}
+				return d, nil
 			}, activity.RegisterOptions{Name: name})
 		case name == actions.NotifyEscalation:
 			env.RegisterActivityWithOptions(func(ctx context.Context, x notify.Escalation) error {

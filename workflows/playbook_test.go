@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -494,5 +495,46 @@ phases:
 	}
 	if len(res.Tasks) != 1 || res.Tasks[0].Text != "Re-image WS-0042" {
 		t.Errorf("tasks = %+v", res.Tasks)
+	}
+}
+
+// TestEventsThreadAndUpdateRequestsInPlace checks what the interpreter hands a notifier: every event after
+// the first replies in the run's thread, and a decided approval names the request message to update.
+func TestEventsThreadAndUpdateRequestsInPlace(t *testing.T) {
+	h := newHarness(t)
+	lead := newOperator(t, "lead")
+	h.trust(lead)
+	h.decide(time.Minute, lead, "isolate", approval.Approve)
+	h.done(2*time.Minute, lead, "reimage")
+	res := h.run(header + sprintf(approvalPlaybook, "containment", "deny") + `
+  - id: recovery
+    steps:
+      - {id: reimage, action: manual.task, with: {text: "Re-image ${{ inputs.host }}"}}
+`)
+	parent := notify.MessageRef{Channel: "C0SOC", TS: "1765000000.000001"}
+	if res.Thread != parent {
+		t.Errorf("result thread = %+v, want %+v", res.Thread, parent)
+	}
+	var requested, decided, taskReq, taskDone notify.Event
+	for _, e := range h.estate.events {
+		if e.Kind != notify.RunStarted && e.Thread != parent {
+			t.Errorf("event %d %s has thread %+v, want the parent", e.Seq, e.Kind, e.Thread)
+		}
+		switch e.Kind {
+		case notify.ApprovalRequested:
+			requested = e
+		case notify.ApprovalDecided:
+			decided = e
+		case notify.TaskRequested:
+			taskReq = e
+		case notify.TaskDone:
+			taskDone = e
+		}
+	}
+	if want := (notify.MessageRef{Channel: "C0SOC", TS: fmt.Sprintf("1765000000.%06d", requested.Seq)}); decided.Target != want || res.Approvals[0].Message != want {
+		t.Errorf("decided target %+v, approval message %+v, want the request %+v", decided.Target, res.Approvals[0].Message, want)
+	}
+	if taskDone.Target.IsZero() || taskDone.Target.TS != fmt.Sprintf("1765000000.%06d", taskReq.Seq) {
+		t.Errorf("task.done target %+v, want the task request (seq %d)", taskDone.Target, taskReq.Seq)
 	}
 }
