@@ -81,14 +81,14 @@ type graphSender struct {
 	EmailAddress string `json:"emailAddress"`
 }
 
-// builtinSIDs are Windows' service accounts (LocalSystem, LocalService, NetworkService). Defender names
-// them as the user of system processes, but they are not accounts a playbook can disable or reset.
-var builtinSIDs = map[string]bool{"S-1-5-18": true, "S-1-5-19": true, "S-1-5-20": true}
-
 func normalizeDefender(payload []byte, _ map[string]any) (Alert, error) {
 	var g graphAlert
 	if err := json.Unmarshal(payload, &g); err != nil {
 		return Alert{}, typeError(SourceDefender, err)
+	}
+	if strings.TrimSpace(g.ID) == "" && strings.TrimSpace(g.ProviderAlertID) == "" {
+		return Alert{}, shapeError(SourceDefender, "id or providerAlertId",
+			"post the alert as Microsoft Graph returns it (GET /security/alerts_v2/{id})")
 	}
 	a := Alert{
 		ID:         strings.TrimSpace(g.ID),
@@ -125,11 +125,12 @@ func normalizeDefender(payload []byte, _ map[string]any) (Alert, error) {
 			}
 		}
 	}
-	// A user named by userEvidence beats the account a process ran as.
+	// A user named by userEvidence beats the account a process ran as; Defender names SYSTEM as the user of
+	// system processes, which accountName skips.
 	for _, kind := range []string{"userEvidence", "processEvidence"} {
 		for _, e := range ev {
-			if a.User == "" && isEvidence(e, kind) && e.UserAccount != nil && !builtinSIDs[strings.TrimSpace(e.UserAccount.UserSID)] {
-				a.User = firstNonEmpty(e.UserAccount.AccountName, e.UserAccount.UserPrincipalName)
+			if a.User == "" && isEvidence(e, kind) && e.UserAccount != nil {
+				a.User = accountName(firstNonEmpty(e.UserAccount.AccountName, e.UserAccount.UserPrincipalName), e.UserAccount.UserSID)
 			}
 		}
 	}
@@ -143,11 +144,7 @@ func normalizeDefender(payload []byte, _ map[string]any) (Alert, error) {
 			if a.Hashes != (Hashes{}) || f == nil {
 				continue
 			}
-			a.Hashes = Hashes{
-				SHA256: strings.ToLower(strings.TrimSpace(f.SHA256)),
-				SHA1:   strings.ToLower(strings.TrimSpace(f.SHA1)),
-				MD5:    strings.ToLower(strings.TrimSpace(f.MD5)),
-			}
+			a.Hashes = fileHashes(f.SHA256, f.SHA1, f.MD5)
 		}
 	}
 	if a.SourceIP == "" {

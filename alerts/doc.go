@@ -50,12 +50,22 @@
 //	tactics       category, only when mitreTechniques is empty and the category names a tactic
 //	host          deviceEvidence.deviceDnsName, else deviceEvidence.hostName
 //	user          userAccount.accountName (else userPrincipalName) of userEvidence, then processEvidence;
-//	              LocalSystem, LocalService and NetworkService are skipped: no playbook can disable them
+//	              built-in accounts are skipped (see Users)
 //	hashes        fileEvidence.fileDetails, else processEvidence.imageFile; all hashes of one file
 //	source_ip     ipEvidence.ipAddress, else analyzedMessageEvidence.senderIp
 //	email         analyzedMessageEvidence: internetMessageId, p1Sender (else p2Sender) emailAddress,
 //	              recipientEmailAddress, subject
 //	time          createdDateTime
+//
+// # Users and hashes
+//
+// Every format reads users and hashes by the same rules. The user is the account name without a DOMAIN\
+// prefix (a UPN stays whole); LocalSystem, LocalService and NetworkService (by SID S-1-5-18/19/20 or by
+// name), root and computer accounts (WS-0042$) are skipped, as are placeholders such as "unknown" and
+// "-": they are the machine's own accounts, which no playbook can disable or reset, and the host is what to
+// contain. Hashes all come from one file, in lower-case hex; a value of the wrong length or not hex (a
+// masked or truncated digest) and CrowdStrike's all-zero "no hash" are dropped, so a playbook never sends
+// one to a blocklist.
 //
 // # Fields and routing
 //
