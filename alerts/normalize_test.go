@@ -9,19 +9,37 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// samples are the payloads in testdata/ that golden files pin, with the format each is detected as.
+// samples are the payloads in testdata/: the format each is detected as, and the fields its normalized alert
+// must hold. Golden files (testdata/<sample>.golden) pin the rest.
 var samples = []struct {
-	file   string
-	source string
+	file       string
+	source     string
+	id         string
+	severity   string
+	techniques []string
+	tactics    []string
+	host       string
+	user       string
+	hashes     Hashes
 }{
-	{"parry-spearphishing-attachment.json", SourceParry},
-	{"microsoft-defender-graph-alert-v2.json", SourceDefender},
+	{
+		file: "parry-spearphishing-attachment.json", source: SourceParry, id: "demo-phish-0001",
+		severity: "high", techniques: []string{"T1566.001"}, host: "WS-0042", user: "alice",
+		hashes: Hashes{SHA256: "4f1c6a5e2d9b8c7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0f9e"},
+	},
+	{
+		file: "microsoft-defender-graph-alert-v2.json", source: SourceDefender, id: "da637551227677560813_-961444813",
+		severity: "low", techniques: []string{"T1564.001"}, host: "WS-0042.corp.example.com",
+		// The only account in the evidence is SYSTEM, which is no user to act on.
+		hashes: Hashes{SHA256: "8963a19fb992ad9a76576c5638fd68292cffb9aaac29eb8285f9abf6196a7dec", SHA1: "5f1e8acedc065031aad553b710838eb366cfee9a"},
+	},
 }
 
 func readSample(t testing.TB, name string) []byte {
@@ -33,9 +51,9 @@ func readSample(t testing.TB, name string) []byte {
 	return b
 }
 
-// TestNormalizeSamplesMatchGolden normalizes each sample, detected and named, and compares the alert with
-// testdata/<sample>.golden.
-func TestNormalizeSamplesMatchGolden(t *testing.T) {
+// TestNormalizeSamples normalizes each sample, detected and named, checks the fields that playbooks act on
+// and compares the whole alert with testdata/<sample>.golden.
+func TestNormalizeSamples(t *testing.T) {
 	for _, s := range samples {
 		t.Run(s.file, func(t *testing.T) {
 			payload := readSample(t, s.file)
@@ -50,11 +68,34 @@ func TestNormalizeSamplesMatchGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Normalize with source %q: %v", s.source, err)
 			}
-			gotJSON, wantJSON := marshalAlert(t, got), marshalAlert(t, named)
-			if !bytes.Equal(gotJSON, wantJSON) {
-				t.Errorf("detected and named source disagree:\n%s\n%s", gotJSON, wantJSON)
+			gotJSON, namedJSON := marshalAlert(t, got), marshalAlert(t, named)
+			if !bytes.Equal(gotJSON, namedJSON) {
+				t.Errorf("detected and named source disagree:\n%s\n%s", gotJSON, namedJSON)
 			}
 
+			for _, f := range []struct{ name, got, want string }{
+				{"id", got.ID, s.id},
+				{"severity", got.Severity, s.severity},
+				{"host", got.Host, s.host},
+				{"user", got.User, s.user},
+			} {
+				if f.got != f.want {
+					t.Errorf("%s = %q, want %q", f.name, f.got, f.want)
+				}
+			}
+			if !reflect.DeepEqual(got.Techniques, s.techniques) {
+				t.Errorf("techniques = %q, want %q", got.Techniques, s.techniques)
+			}
+			if !reflect.DeepEqual(got.Tactics, s.tactics) {
+				t.Errorf("tactics = %q, want %q", got.Tactics, s.tactics)
+			}
+			if got.Hashes != s.hashes {
+				t.Errorf("hashes = %+v, want %+v", got.Hashes, s.hashes)
+			}
+
+			// The golden file is the alert without raw: raw is the sample itself, compacted.
+			got.Raw = nil
+			gotJSON = marshalAlert(t, got)
 			golden := filepath.Join("testdata", strings.TrimSuffix(s.file, ".json")+".golden")
 			if *update {
 				if err := os.WriteFile(golden, gotJSON, 0o644); err != nil {
@@ -67,6 +108,28 @@ func TestNormalizeSamplesMatchGolden(t *testing.T) {
 			}
 			if !bytes.Equal(gotJSON, want) {
 				t.Errorf("normalized alert differs from %s (go test ./alerts -update rewrites it)\ngot:\n%s\nwant:\n%s", golden, gotJSON, want)
+			}
+		})
+	}
+}
+
+// TestDetectionIsUnambiguous checks that exactly one format recognises each sample, so detection order
+// never decides between two formats for a payload Parry has seen.
+func TestDetectionIsUnambiguous(t *testing.T) {
+	for _, s := range samples {
+		t.Run(s.file, func(t *testing.T) {
+			doc, err := decodeObject(readSample(t, s.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range formats {
+				if f.Detect(doc) {
+					got = append(got, f.Name)
+				}
+			}
+			if want := []string{s.source}; !reflect.DeepEqual(got, want) {
+				t.Errorf("detected by %q, want only %q", got, want)
 			}
 		})
 	}
