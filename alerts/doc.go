@@ -16,8 +16,22 @@
 //	name      detected by                                           id
 //	defender  "@odata.type": "#microsoft.graph.security.alert", or  id (else providerAlertId)
 //	          mitreTechniques + evidence + providerAlertId
+//	elastic   kibana.alert.uuid, .rule.uuid, .rule.rule_id or       kibana.alert.uuid (else the hit's _id)
+//	          .rule.name, flat or nested; in the document, its
+//	          _source or a search response's hits
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
+//
+// Detection looks at shape only, and each format's detector is specific enough that no sample Parry is
+// tested with matches two. A named source skips detection; a payload that lacks what that format always
+// has is refused with the missing fields named.
+//
+// Where a vendor gives ATT&CK ids, they are kept if they have the form of one (T1059, T1059.001) and
+// vendor-native ids are dropped (CrowdStrike's CST0007). Where it gives only technique names, they are
+// mapped through the embedded ATT&CK catalog; a name that several techniques share (Spearphishing
+// Attachment is T1566.001 and T1598.002) resolves only if exactly one of them belongs to a tactic the
+// vendor named with it, and is skipped otherwise. Tactics fill Alert.Tactics only when the alert has no
+// technique, as routing needs them only then.
 //
 // Bad payloads give a *PayloadError that says what is wrong, where (a JSON byte offset, or the field) and
 // how to fix it, so an intake endpoint can hand it to the sender as is.
@@ -34,8 +48,14 @@
 //	defender  medium                               medium
 //	defender  high                                 high
 //	defender  unknown, unknownFutureValue, absent  empty
+//	elastic   kibana.alert.severity low, medium,   the same
+//	          high, critical
+//	elastic   no severity: kibana.alert.risk_score low, medium, high, critical
+//	          0–21, 22–47, 48–73, 74–100
 //
-// Microsoft Graph has no "critical" alert severity, so a Defender alert never maps to critical.
+// Microsoft Graph has no "critical" alert severity, so a Defender alert never maps to critical. Elastic's
+// rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
+// put each of the scores Kibana pairs with a severity (21, 47, 73, 99) in that severity.
 //
 // # Defender (Microsoft Graph security alert v2)
 //
@@ -56,6 +76,26 @@
 //	email         analyzedMessageEvidence: internetMessageId, p1Sender (else p2Sender) emailAddress,
 //	              recipientEmailAddress, subject
 //	time          createdDateTime
+//
+// # Elastic Security
+//
+// An alert document (kibana.alert.* over ECS, as Kibana writes it to .alerts-security.alerts-<space>) is read
+// with flat dotted keys ("kibana.alert.rule.threat") and nested objects alike, as Elastic mixes both in one
+// document. It may come as the document itself, as a search hit ({"_id", "_source"}) or as a search
+// response holding exactly one hit; a response with several is refused (one request is one alert). Kibana's
+// webhook connector has no fixed body: write its template to post each alert document as is.
+//
+//	Alert field   Elastic source
+//	id            kibana.alert.uuid, else the hit's _id
+//	title         kibana.alert.rule.name, else rule.name, message
+//	techniques    threat (from the source event) and kibana.alert.rule.threat (the rule's mapping):
+//	              technique and subtechnique ids, names where an id is missing; MITRE ATLAS entries skipped
+//	host          host.name, else host.hostname
+//	user          user.name, else process.user.name
+//	hashes        process.hash, else file.hash, else the first Events[].process.hash
+//	source_ip     source.ip
+//	email         email.message_id, email.from.address, email.to.address, email.subject
+//	time          @timestamp (when Kibana made the alert)
 //
 // # Users and hashes
 //

@@ -24,36 +24,99 @@ func FuzzNormalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, payload []byte, source string) {
 		a, err := Normalize(payload, source)
-		if err != nil {
-			var pe *PayloadError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v is not a *PayloadError", err, err)
-			}
-			return
+		checkNormalized(t, a, err)
+	})
+}
+
+// fuzzSource fuzzes one normalizer: the source is fixed, so every input reaches that normalizer whatever
+// its shape. Seeds are the format's samples and the given payloads.
+func fuzzSource(f *testing.F, source string, seeds ...string) {
+	for _, s := range samples {
+		if s.source == source {
+			f.Add(readSample(f, s.file))
 		}
-		if a.ID == "" || a.Source == "" {
-			t.Fatalf("accepted alert has id %q source %q", a.ID, a.Source)
-		}
-		if !json.Valid(a.Raw) {
-			t.Fatalf("raw is not valid JSON: %q", a.Raw)
-		}
-		if !sort.StringsAreSorted(a.Techniques) {
-			t.Fatalf("techniques not sorted: %v", a.Techniques)
-		}
-		for i := 1; i < len(a.Techniques); i++ {
-			if a.Techniques[i] == a.Techniques[i-1] {
-				t.Fatalf("duplicate technique: %v", a.Techniques)
-			}
-		}
-		if a.Severity != "" && SeverityRank(a.Severity) == 0 {
-			t.Fatalf("severity %q is not on Parry's scale", a.Severity)
-		}
-		if _, err := json.Marshal(a); err != nil {
-			t.Fatalf("alert does not marshal: %v", err)
-		}
-		// Fields are read by every run; they must not panic either.
-		for _, p := range []string{"alert.host", "alert.raw.evidence.deviceDnsName", "alert.raw.a.0.b"} {
-			Field(a, p)
+	}
+	for _, s := range append(seeds, ``, `{}`, `[]`, `{"id":null}`) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		a, err := Normalize(payload, source)
+		checkNormalized(t, a, err)
+		if err == nil && a.Source != source {
+			t.Fatalf("source %q, want %q", a.Source, source)
 		}
 	})
+}
+
+// checkNormalized checks what Normalize returned: a *PayloadError, or a well-formed alert.
+func checkNormalized(t *testing.T, a Alert, err error) {
+	t.Helper()
+	if err != nil {
+		var pe *PayloadError
+		if !errors.As(err, &pe) {
+			t.Fatalf("error %T %v is not a *PayloadError", err, err)
+		}
+		return
+	}
+	if a.ID == "" || a.Source == "" {
+		t.Fatalf("accepted alert has id %q source %q", a.ID, a.Source)
+	}
+	if !json.Valid(a.Raw) {
+		t.Fatalf("raw is not valid JSON: %q", a.Raw)
+	}
+	if !sort.StringsAreSorted(a.Techniques) {
+		t.Fatalf("techniques not sorted: %v", a.Techniques)
+	}
+	for i := 1; i < len(a.Techniques); i++ {
+		if a.Techniques[i] == a.Techniques[i-1] {
+			t.Fatalf("duplicate technique: %v", a.Techniques)
+		}
+	}
+	if a.Source != SourceParry {
+		// Vendor normalizers keep only ATT&CK ids and well-formed hashes and times; Parry's own format
+		// refuses anything else, so it needs no check here.
+		for _, id := range a.Techniques {
+			if !techniqueID.MatchString(id) {
+				t.Fatalf("technique %q is not an ATT&CK id", id)
+			}
+		}
+		for _, h := range []struct {
+			v    string
+			size int
+		}{{a.Hashes.SHA256, 64}, {a.Hashes.SHA1, 40}, {a.Hashes.MD5, 32}} {
+			if h.v != "" && !isHex(h.v, h.size) {
+				t.Fatalf("hash %q is not %d hex digits", h.v, h.size)
+			}
+		}
+	}
+	if a.Time != "" {
+		if _, ok := normalizeTime(a.Time); !ok {
+			t.Fatalf("time %q is not RFC 3339", a.Time)
+		}
+	}
+	if a.Severity != "" && SeverityRank(a.Severity) == 0 {
+		t.Fatalf("severity %q is not on Parry's scale", a.Severity)
+	}
+	if _, err := json.Marshal(a); err != nil {
+		t.Fatalf("alert does not marshal: %v", err)
+	}
+	// Fields are read by every run; they must not panic either.
+	for _, p := range []string{"alert.host", "alert.raw.evidence.deviceDnsName", "alert.raw.a.0.b"} {
+		Field(a, p)
+	}
+}
+
+func FuzzDefender(f *testing.F) {
+	fuzzSource(f, SourceDefender,
+		`{"id":"d","evidence":[{"@odata.type":"#microsoft.graph.security.userEvidence","userAccount":{"accountName":"SYSTEM"}}]}`)
+}
+
+func FuzzParry(f *testing.F) {
+	fuzzSource(f, SourceParry, `{"techniques":["T1078"],"hashes":{"md5":"D41D8CD98F00B204E9800998ECF8427E"},"time":"2026-01-01T00:00:00+02:00"}`)
+}
+
+func FuzzElastic(f *testing.F) {
+	fuzzSource(f, SourceElastic,
+		`{"hits":{"hits":[{"_id":"h","_source":{"kibana.alert.uuid":"k","kibana.alert.risk_score":"73"}}]}}`,
+		`{"_source":{"kibana":{"alert":{"rule":{"uuid":"r","threat":[{"technique":[{"name":"Phishing","subtechnique":[{"name":"x"}]}]}]}}}}}`)
 }

@@ -40,6 +40,14 @@ var samples = []struct {
 		// The only account in the evidence is SYSTEM, which is no user to act on.
 		hashes: Hashes{SHA256: "8963a19fb992ad9a76576c5638fd68292cffb9aaac29eb8285f9abf6196a7dec", SHA1: "5f1e8acedc065031aad553b710838eb366cfee9a"},
 	},
+	{
+		file: "elastic-security-alert-endpoint-behavior.json", source: SourceElastic, id: "abcdef123",
+		severity: "high", techniques: []string{"T1059", "T1059.004", "T1059.006", "T1132", "T1132.001"},
+		host: "WS-0042", user: "alice",
+		// Upstream masked the first digits of process.hash with "ABCD": the SHA-256 is still 64 hex digits,
+		// the SHA-1 and MD5 are not digests any more and are dropped.
+		hashes: Hashes{SHA256: "abcd3091f6093bd9a7b308e536fbc285aeef2c5139577cc96bc594a4845f0e13"},
+	},
 }
 
 func readSample(t testing.TB, name string) []byte {
@@ -233,8 +241,8 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"truncated", `{"id":"x","techniques":["T10`, "", "alert payload at byte 28: the JSON ends too early (is the body truncated?); send the complete JSON object"},
 		{"syntax", `{"id": "x",}`, "", "alert payload at byte 12: invalid JSON: invalid character '}' looking for beginning of object key string; send one alert as a JSON object"},
 		{"two objects", `{"id":"x"} {"id":"y"}`, "", "alert payload at byte 12: more data follows the JSON value; send exactly one alert per request"},
-		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
-		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, parry, or leave the source out to detect the format`},
+		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
+		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, parry, or leave the source out to detect the format`},
 		{"parry wrong source", `{"source":"elastic","techniques":["T1078"]}`, "", `parry alert: field source: "elastic" is not parry; Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source`},
 		{"parry bad severity", `{"techniques":["T1078"],"severity":"urgent"}`, "", `parry alert: field severity: "urgent" is not a severity; use one of low, medium, high, critical`},
 		{"parry bad technique", `{"techniques":["T1078","lateral"]}`, "", `parry alert: field techniques[1]: "lateral" is not an ATT&CK technique id; write technique ids like T1566 or T1566.001`},
@@ -243,7 +251,7 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"parry bad hash", `{"techniques":["T1078"],"hashes":{"sha256":"abc"}}`, "", `parry alert: field hashes.sha256: "abc" is not a SHA-256; write 64 hex digits`},
 		{"parry bad time", `{"techniques":["T1078"],"time":"yesterday"}`, "", `parry alert: field time: "yesterday" is not an RFC 3339 time; write times like 2026-11-22T09:02:41Z`},
 		{"parry wrong type", `{"techniques":"T1078"}`, "", "parry alert at byte 21: field techniques: is a JSON string, want a list of strings; send the field with the documented type"},
-		{"defender named without an id", `{"title":"x","severity":"high"}`, "defender", "defender alert: has no id or providerAlertId, so it is not a defender alert; post the alert as Microsoft Graph returns it (GET /security/alerts_v2/{id}), or name its real source (or none, to detect it)"},
+		{"defender named without an id", `{"title":"x","severity":"high"}`, "defender", "defender alert: has no id or providerAlertId, so it is not in the defender format; post the alert as Microsoft Graph returns it (GET /security/alerts_v2/{id}), or name its real source (or none, to detect it)"},
 		{"defender wrong type", `{"@odata.type":"#microsoft.graph.security.alert","mitreTechniques":[1]}`, "", "defender alert at byte 69: field mitreTechniques: is a JSON number, want a string; send the field with the documented type"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,7 +339,7 @@ func TestNormalizeDefender(t *testing.T) {
 }
 
 func TestFormatsListsDetectionOrder(t *testing.T) {
-	got, want := strings.Join(Formats(), ","), "defender,parry"
+	got, want := strings.Join(Formats(), ","), "defender,elastic,parry"
 	if got != want {
 		t.Errorf("Formats() = %s, want %s", got, want)
 	}

@@ -322,6 +322,12 @@ func techniqueByName(name string, tactics []string) (string, bool) {
 	return "", false
 }
 
+// attackName is the catalog's name of a technique id, "" for an id it does not know.
+func attackName(id string) string {
+	t, _ := attack.Default().Technique(id)
+	return t.Name
+}
+
 // techniquesByName maps each name through techniqueByName, dropping names that do not resolve.
 func techniquesByName(names, tactics []string) []string {
 	var out []string
@@ -453,7 +459,7 @@ func getFold(m map[string]any, key string) any {
 func shapeError(format, missing, fix string) error {
 	return &PayloadError{
 		Format:  format,
-		Problem: "has no " + missing + ", so it is not a " + format + " alert",
+		Problem: "has no " + missing + ", so it is not in the " + format + " format",
 		Fix:     fix + ", or name its real source (or none, to detect it)",
 	}
 }
