@@ -33,12 +33,17 @@ func (c *socketConn) close() {
 }
 
 func (c *socketConn) writeJSON(v any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeJSONLocked(v)
+}
+
+// writeJSONLocked writes with c.wmu held.
+func (c *socketConn) writeJSONLocked(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode socket mode message: %w", err)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if err := c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return fmt.Errorf("write socket mode message: %w", err)
 	}
@@ -104,11 +109,16 @@ func (f *Fake) serveSocket(w http.ResponseWriter, r *http.Request) {
 		},
 		"connection_info": map[string]any{"app_id": f.cfg.AppID},
 	}
-	if err := c.writeJSON(hello); err == nil {
-		f.mu.Lock()
-		c.ready = true
-		f.changedLocked()
-		f.mu.Unlock()
+	// The connection is ready for envelopes once the hello is on its way, and the write lock keeps any
+	// envelope behind the hello: an app that has seen hello may be sent to at once.
+	c.wmu.Lock()
+	f.mu.Lock()
+	c.ready = true
+	f.changedLocked()
+	f.mu.Unlock()
+	err = c.writeJSONLocked(hello)
+	c.wmu.Unlock()
+	if err == nil {
 		f.readAcks(c)
 	}
 
