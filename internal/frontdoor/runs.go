@@ -1,0 +1,82 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/internal/runs"
+	"github.com/parry-soc/parry/internal/slackapp"
+	"github.com/parry-soc/parry/workflows"
+)
+
+// Runs sends the front door's statements to runs as Temporal Updates.
+type Runs struct {
+	Client client.Client
+}
+
+var _ slackapp.Updater = Runs{}
+
+// Send sends a signed statement as the decide, task-done or close Update and waits for the run's answer.
+//
+// The Update id is derived from the run, the Update, its subject, the Slack user, the verb and the
+// statement's nonce, which names the click: every retry of one click is the same Update to Temporal (the
+// server deduplicates it, accepted or still waiting for a worker), while a second click is a second attempt
+// the run records — refused when the same person already approved. (runs.Decide leaves the nonce out: an
+// operator's repeated CLI command is one request.)
+func (r Runs) Send(ctx context.Context, a approval.Assertion) (workflows.Answer, error) {
+	var ans workflows.Answer
+	st, err := a.Decode()
+	if err != nil {
+		return ans, &slackapp.RejectedError{Why: "malformed statement: " + err.Error()}
+	}
+	var name string
+	var arg any
+	switch st.Verb {
+	case approval.Approve, approval.Deny:
+		name, arg = workflows.UpdateDecide, workflows.DecideRequest{Approval: st.Subject, Assertion: a}
+	case approval.Done:
+		name, arg = workflows.UpdateTaskDone, workflows.TaskDoneRequest{Step: st.Subject, Assertion: a}
+	case approval.Close:
+		name, arg = workflows.UpdateClose, workflows.CloseRequest{Assertion: a}
+	default:
+		return ans, &slackapp.RejectedError{Why: fmt.Sprintf("unknown verb %q", st.Verb)}
+	}
+	h, err := r.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   st.Run,
+		UpdateName:   name,
+		UpdateID:     runs.UpdateID(st.Run, name, st.Subject, st.Actor.Kind, st.Actor.ID, st.Verb, st.Nonce),
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &ans)
+	}
+	if err != nil {
+		return ans, final(st.Run, name, err)
+	}
+	return ans, nil
+}
+
+// final turns the errors no retry can fix into *slackapp.RejectedError: the validator's rejection (an
+// application error), a run that does not exist or has ended, a request Temporal calls invalid. Anything
+// else — no worker yet, a timeout, the server unavailable — is returned as is, to be retried.
+func final(run, name string, err error) error {
+	var app *temporal.ApplicationError
+	var notFound *serviceerror.NotFound
+	var invalid *serviceerror.InvalidArgument
+	switch {
+	case errors.As(err, &app):
+		return &slackapp.RejectedError{Why: app.Message()}
+	case errors.As(err, &notFound):
+		return &slackapp.RejectedError{Why: fmt.Sprintf("run %s does not exist or has ended", run)}
+	case errors.As(err, &invalid):
+		return &slackapp.RejectedError{Why: fmt.Sprintf("Temporal refused the %s request: %s", name, invalid.Message)}
+	}
+	return fmt.Errorf("%s on run %s: %w", name, run, err)
+}
