@@ -32,6 +32,17 @@ func (f *Fake) NewTriggerID(user string) string {
 	return f.newTriggerLocked(user)
 }
 
+// ExpireTriggers makes every trigger id issued so far expired, as if their 3 s had passed, so a test
+// of a slow modal does not have to wait.
+func (f *Fake) ExpireTriggers() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	past := time.Now().Add(-time.Second)
+	for _, tr := range f.triggers {
+		tr.expires = past
+	}
+}
+
 func (f *Fake) newTriggerLocked(user string) string {
 	f.seq++
 	id := fmt.Sprintf("%d.%d.%s", time.Now().Unix(), f.seq, randomHex(16))

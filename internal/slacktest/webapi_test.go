@@ -374,3 +374,26 @@ func TestViewsOpenExchangesATriggerOnce(t *testing.T) {
 		t.Errorf("update of an unknown view: got %v, want not_found", err)
 	}
 }
+
+func TestExpireTriggersExpiresIssuedOnesOnly(t *testing.T) {
+	f := slacktest.New(t)
+	api := client(f, f.BotToken())
+	modal := slack.ModalViewRequest{Type: slack.VTModal, Title: slack.NewTextBlockObject(slack.PlainTextType, "Close", false, false)}
+	old := f.NewTriggerID(slacktest.UserLead1)
+	f.ExpireTriggers()
+	fresh := f.NewTriggerID(slacktest.UserLead1)
+	for _, tt := range []struct {
+		name    string
+		trigger string
+		want    string
+	}{
+		{"issued before", old, "expired_trigger_id"},
+		{"issued after", fresh, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := api.OpenView(tt.trigger, modal); slackErrorCode(err) != tt.want {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
