@@ -19,6 +19,9 @@
 //	elastic   kibana.alert.uuid, .rule.uuid, .rule.rule_id or       kibana.alert.uuid (else the hit's _id)
 //	          .rule.name, flat or nested; in the document, its
 //	          _source or a search response's hits
+//	splunk    sid + a result object (webhook alert action), or      event_id (else SHA-256 of the payload:
+//	          event_id + urgency, notable_type or index "notable"   a webhook's sid names the search job)
+//	          (ES notable event)
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
 //
@@ -52,6 +55,9 @@
 //	          high, critical
 //	elastic   no severity: kibana.alert.risk_score low, medium, high, critical
 //	          0–21, 22–47, 48–73, 74–100
+//	splunk    urgency (ES), else severity (CIM):   low, low, medium, high, critical
+//	          informational, low, medium, high,
+//	          critical; unknown or absent          empty
 //
 // Microsoft Graph has no "critical" alert severity, so a Defender alert never maps to critical. Elastic's
 // rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
@@ -96,6 +102,30 @@
 //	source_ip     source.ip
 //	email         email.message_id, email.from.address, email.to.address, email.subject
 //	time          @timestamp (when Kibana made the alert)
+//
+// # Splunk
+//
+// Two payloads: the webhook alert action's, whose fields are fixed (sid, search_name, app, owner,
+// results_link) and whose result is the search's first row only (Splunk Alerting Manual, "Use a webhook
+// alert action"), and an Enterprise Security notable event as the notable index holds it. Either way the
+// alert's fields come from one row of search results, under Common Information Model names when the search
+// follows CIM. Splunk sends every value as a string and a multi-value field as a list, and a search may
+// join values with newlines or commas; all of these are read.
+//
+//	Alert field   Splunk source (in the webhook's result, or the notable)
+//	id            event_id; a webhook without one gets the payload's hash, since a search that alerts for
+//	              each result posts every result with the same sid
+//	title         the webhook's search_name, else rule_title, rule_name, search_name
+//	techniques    annotations.mitre_attack, annotations.mitre_attack.mitre_technique_id, mitre_technique_id;
+//	              else the names in annotations.mitre_attack.mitre_technique
+//	tactics       annotations.mitre_attack.mitre_tactic_id and .mitre_tactic, only when no technique
+//	host          dest_dns, dest_nt_host, dest, then host (webhook) or orig_host (notable: its host is the
+//	              search head), then dest_ip
+//	user          user, else src_user; for e-mail rows (message_id set), user, else recipient
+//	hashes        file_hash, process_hash, Hashes (Sysmon's "SHA256=…,MD5=…"), else sha256, sha1, md5
+//	source_ip     src_ip, else src when it is an address
+//	email         message_id, src_user, recipient, subject (CIM Email), when message_id is set
+//	time          _time (RFC 3339, or epoch seconds as a raw row writes it)
 //
 // # Users and hashes
 //

@@ -120,3 +120,9 @@ func FuzzElastic(f *testing.F) {
 		`{"hits":{"hits":[{"_id":"h","_source":{"kibana.alert.uuid":"k","kibana.alert.risk_score":"73"}}]}}`,
 		`{"_source":{"kibana":{"alert":{"rule":{"uuid":"r","threat":[{"technique":[{"name":"Phishing","subtechnique":[{"name":"x"}]}]}]}}}}}`)
 }
+
+func FuzzSplunk(f *testing.F) {
+	fuzzSource(f, SourceSplunk,
+		`{"sid":"s","result":{"dest":["a","b"],"_time":"1717578924.25","Hashes":"SHA256=00,MD5=x","annotations.mitre_attack":"T1078\nCST1"}}`,
+		`{"event_id":"e","urgency":"informational","message_id":"m","user":"root","src":"::1"}`)
+}

@@ -48,6 +48,20 @@ var samples = []struct {
 		// the SHA-1 and MD5 are not digests any more and are dropped.
 		hashes: Hashes{SHA256: "abcd3091f6093bd9a7b308e536fbc285aeef2c5139577cc96bc594a4845f0e13"},
 	},
+	{
+		file: "splunk-es-notable-event.json", source: SourceSplunk,
+		id:       "5E6DE97D-B137-47AB-8905-8C4F42998937@@notable@@e4f07602f507975e9f7ba47c4ae0c417",
+		severity: "low", // urgency informational
+		host:     "WS-0042",
+		// user is root, the target of the su: the person is src_user, masked upstream as "xxx".
+		user: "xxx",
+	},
+	{
+		// The search's first row has only sourcetype and count: no host, user or severity to read, and the
+		// sid names the search job, so the id is the payload's hash.
+		file: "splunk-webhook-alert-action.json", source: SourceSplunk,
+		id: "51e44b09f2e7739a7bb4b4e8036a91e0c8b3c92dc84ce8b003c86a34ac812535",
+	},
 }
 
 func readSample(t testing.TB, name string) []byte {
@@ -241,8 +255,8 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"truncated", `{"id":"x","techniques":["T10`, "", "alert payload at byte 28: the JSON ends too early (is the body truncated?); send the complete JSON object"},
 		{"syntax", `{"id": "x",}`, "", "alert payload at byte 12: invalid JSON: invalid character '}' looking for beginning of object key string; send one alert as a JSON object"},
 		{"two objects", `{"id":"x"} {"id":"y"}`, "", "alert payload at byte 12: more data follows the JSON value; send exactly one alert per request"},
-		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
-		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, parry, or leave the source out to detect the format`},
+		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
+		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, parry, or leave the source out to detect the format`},
 		{"parry wrong source", `{"source":"elastic","techniques":["T1078"]}`, "", `parry alert: field source: "elastic" is not parry; Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source`},
 		{"parry bad severity", `{"techniques":["T1078"],"severity":"urgent"}`, "", `parry alert: field severity: "urgent" is not a severity; use one of low, medium, high, critical`},
 		{"parry bad technique", `{"techniques":["T1078","lateral"]}`, "", `parry alert: field techniques[1]: "lateral" is not an ATT&CK technique id; write technique ids like T1566 or T1566.001`},
@@ -339,7 +353,7 @@ func TestNormalizeDefender(t *testing.T) {
 }
 
 func TestFormatsListsDetectionOrder(t *testing.T) {
-	got, want := strings.Join(Formats(), ","), "defender,elastic,parry"
+	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,parry"
 	if got != want {
 		t.Errorf("Formats() = %s, want %s", got, want)
 	}
