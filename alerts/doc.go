@@ -22,6 +22,9 @@
 //	splunk    sid + a result object (webhook alert action), or      event_id (else SHA-256 of the payload:
 //	          event_id + urgency, notable_type or index "notable"   a webhook's sid names the search job)
 //	          (ES notable event)
+//	sentinel  type "Microsoft.SecurityInsights/incidents", or       name (the incident's GUID)
+//	          properties with incidentNumber + severity; itself
+//	          or as the incident trigger's object
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
 //
@@ -58,8 +61,9 @@
 //	splunk    urgency (ES), else severity (CIM):   low, low, medium, high, critical
 //	          informational, low, medium, high,
 //	          critical; unknown or absent          empty
+//	sentinel  Informational, Low, Medium, High     low, low, medium, high
 //
-// Microsoft Graph has no "critical" alert severity, so a Defender alert never maps to critical. Elastic's
+// Microsoft Graph and Sentinel (IncidentSeverity) have no "critical", so their alerts never map to it. Elastic's
 // rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
 // put each of the scores Kibana pairs with a severity (21, 47, 73, 99) in that severity.
 //
@@ -126,6 +130,21 @@
 //	source_ip     src_ip, else src when it is an address
 //	email         message_id, src_user, recipient, subject (CIM Email), when message_id is set
 //	time          _time (RFC 3339, or epoch seconds as a raw row writes it)
+//
+// # Sentinel
+//
+// A Microsoft Sentinel incident, as the REST API returns the Microsoft.SecurityInsights/incidents resource,
+// or as an automation rule's incident trigger posts it (the resource under object, with its entities).
+//
+//	Alert field   Sentinel source
+//	id            name (the incident GUID), else id (its ARM path)
+//	title         properties.title
+//	techniques    properties.additionalData.techniques, which recent API versions add
+//	tactics       properties.additionalData.tactics (PascalCase names: InitialAccess), when no technique
+//	host, user,   the first Host (hostName), Account (accountName, sid), Ip (address) and FileHash
+//	source_ip,    (algorithm, hashValue) of properties.relatedEntities, which only the trigger's body has;
+//	hashes        properties.owner is the analyst the incident is assigned to, never the user
+//	time          properties.createdTimeUtc
 //
 // # Users and hashes
 //

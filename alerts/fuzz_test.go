@@ -126,3 +126,8 @@ func FuzzSplunk(f *testing.F) {
 		`{"sid":"s","result":{"dest":["a","b"],"_time":"1717578924.25","Hashes":"SHA256=00,MD5=x","annotations.mitre_attack":"T1078\nCST1"}}`,
 		`{"event_id":"e","urgency":"informational","message_id":"m","user":"root","src":"::1"}`)
 }
+
+func FuzzSentinel(f *testing.F) {
+	fuzzSource(f, SourceSentinel,
+		`{"object":{"name":"i","properties":{"severity":"High","incidentNumber":"1","relatedEntities":[{"kind":"FileHash","properties":{"algorithm":"SHA256","hashValue":"0"}}]}}}`)
+}
