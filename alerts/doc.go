@@ -25,6 +25,8 @@
 //	sentinel  type "Microsoft.SecurityInsights/incidents", or       name (the incident's GUID)
 //	          properties with incidentNumber + severity; itself
 //	          or as the incident trigger's object
+//	wazuh     rule.level + rule.id, and an agent or manager         id (else the indexer's _id)
+//	          object; itself or as an indexer hit's _source
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
 //
@@ -62,6 +64,7 @@
 //	          informational, low, medium, high,
 //	          critical; unknown or absent          empty
 //	sentinel  Informational, Low, Medium, High     low, low, medium, high
+//	wazuh     rule.level 0–6, 7–11, 12–14, 15–16   low, medium, high, critical
 //
 // Microsoft Graph and Sentinel (IncidentSeverity) have no "critical", so their alerts never map to it. Elastic's
 // rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
@@ -145,6 +148,25 @@
 //	source_ip,    (algorithm, hashValue) of properties.relatedEntities, which only the trigger's body has;
 //	hashes        properties.owner is the analyst the incident is assigned to, never the user
 //	time          properties.createdTimeUtc
+//
+// # Wazuh
+//
+// An alert as the Wazuh manager writes it to alerts.json (what an integration script receives), or the
+// indexer's copy. Rule levels follow Wazuh's rule classification: 0–6 carry no or low security relevance,
+// 7–11 are errors and warnings worth a look, 12 starts "high importance" (Wazuh's default e-mail alert
+// level) and 15 is "severe attack".
+//
+//	Alert field   Wazuh source
+//	id            id (the manager's), else _id (the indexer's)
+//	title         rule.description
+//	techniques    rule.mitre.id; else the names in rule.mitre.technique, with rule.mitre.tactic
+//	tactics       rule.mitre.tactic, only when no technique
+//	host          agent.name; for agent 000 (the manager, receiving syslog) predecoder.hostname
+//	user          data.srcuser, data.dstuser, then data.win.eventdata targetUserName, subjectUserName, user
+//	hashes        syscheck.sha256_after, sha1_after, md5_after (file integrity); else the Sysmon list
+//	              data.win.eventdata.hashes
+//	source_ip     data.srcip, else data.win.eventdata.ipAddress, sourceIp
+//	time          timestamp (its offset has no colon: +0000), else @timestamp
 //
 // # Users and hashes
 //

@@ -131,3 +131,8 @@ func FuzzSentinel(f *testing.F) {
 	fuzzSource(f, SourceSentinel,
 		`{"object":{"name":"i","properties":{"severity":"High","incidentNumber":"1","relatedEntities":[{"kind":"FileHash","properties":{"algorithm":"SHA256","hashValue":"0"}}]}}}`)
 }
+
+func FuzzWazuh(f *testing.F) {
+	fuzzSource(f, SourceWazuh,
+		`{"agent":{"id":"000"},"predecoder":{"hostname":"h"},"rule":{"id":1,"level":"16","mitre":{"id":"T1110,T1078","technique":["x"]}},"timestamp":"2023-05-22T10:40:43.395+0000"}`)
+}
