@@ -27,6 +27,8 @@
 //	          or as the incident trigger's object
 //	wazuh     rule.level + rule.id, and an agent or manager         id (else the indexer's _id)
 //	          object; itself or as an indexer hit's _source
+//	crowdstrike  metadata.eventType + an event object (Event       event.CompositeId, else event.DetectId;
+//	          Streams), or composite_id + cid (Alerts API v2)       composite_id
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
 //
@@ -65,6 +67,14 @@
 //	          critical; unknown or absent          empty
 //	sentinel  Informational, Low, Medium, High     low, low, medium, high
 //	wazuh     rule.level 0–6, 7–11, 12–14, 15–16   low, medium, high, critical
+//	crowdstrike  SeverityName / severity_name      low, low, medium, high, critical
+//	          Informational, Low, Medium, High,
+//	          Critical (when sent, it decides)
+//	crowdstrike  DetectionSummaryEvent Severity    low, low, medium, high, critical
+//	          1, 2, 3, 4, 5
+//	crowdstrike  other events' and the Alerts      low, medium, high, critical
+//	          API's severity 0–100: 0–49, 50–69,
+//	          70–89, 90–100
 //
 // Microsoft Graph and Sentinel (IncidentSeverity) have no "critical", so their alerts never map to it. Elastic's
 // rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
@@ -167,6 +177,32 @@
 //	              data.win.eventdata.hashes
 //	source_ip     data.srcip, else data.win.eventdata.ipAddress, sourceIp
 //	time          timestamp (its offset has no colon: +0000), else @timestamp
+//
+// # CrowdStrike Falcon
+//
+// Detection summary events of the Event Streams API (DetectionSummaryEvent, EppDetectionSummaryEvent,
+// XdrDetectionSummaryEvent, IdpDetectionSummaryEvent …; other event types are refused, they are not
+// alerts), and alerts of the Alerts API v2. CrowdStrike's 0–100 severities come with names at 10
+// (Informational), 20 (Low), 50 (Medium), 70 (High) and 90 (Critical); the legacy DetectionSummaryEvent
+// counts 1 (Informational) to 5 (Critical).
+//
+//	Alert field   Event Streams event / Alerts API alert
+//	id            event.CompositeId, else event.DetectId / composite_id
+//	title         DetectName, Name, DetectDescription, Description / display_name, name, description
+//	techniques    TechniqueIds (XDR: "T1566.001,T1203"), TechniqueId, MitreAttack[].TechniqueID /
+//	              technique_id; without ATT&CK ids, the technique names (Technique, Techniques,
+//	              MitreAttack[].Technique / technique) through the catalog, tactics as hints. Falcon's
+//	              own CST… and CSTA… ids, and detection methods in legacy events' ATT&CK fields (Tactic
+//	              "Malware", Technique "Ransomware"), are not ATT&CK and are dropped
+//	tactics       Tactic, Tactics, TacticIds, MitreAttack[].Tactic / tactic_id, tactic, when no technique
+//	host          ComputerName, Hostname (Epp), the first of HostNames (XDR), SourceEndpointHostName /
+//	              device.hostname, source_endpoint_host_name; never the target endpoint of an identity
+//	              detection, typically a domain controller
+//	user          UserName, UserNames, SourceAccountName / user_name, source_account_name, source_account_upn
+//	hashes        SHA256String, SHA1String, MD5String / sha256, sha1, md5
+//	source_ip     SourceEndpointIpAddress / source_endpoint_ip_address (LocalIP is the sensor's own)
+//	time          metadata.eventCreationTime (epoch ms), else StartTimeEpoch (ns), else ProcessStartTime
+//	              (s) / timestamp, else created_timestamp
 //
 // # Users and hashes
 //

@@ -136,3 +136,9 @@ func FuzzWazuh(f *testing.F) {
 	fuzzSource(f, SourceWazuh,
 		`{"agent":{"id":"000"},"predecoder":{"hostname":"h"},"rule":{"id":1,"level":"16","mitre":{"id":"T1110,T1078","technique":["x"]}},"timestamp":"2023-05-22T10:40:43.395+0000"}`)
 }
+
+func FuzzCrowdStrike(f *testing.F) {
+	fuzzSource(f, SourceCrowdStrike,
+		`{"metadata":{"eventType":"DetectionSummaryEvent","eventCreationTime":"99999999999999999999"},"event":{"Severity":"4.5","MitreAttack":[{"Technique":"Phishing: x"}]}}`,
+		`{"composite_id":"c","cid":"x","severity":"NaN","technique_id":["T1078"],"timestamp":1}`)
+}

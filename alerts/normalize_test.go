@@ -67,6 +67,29 @@ var samples = []struct {
 		severity: "medium", techniques: []string{"T1110"}, host: "WS-0042", user: "attacker",
 	},
 	{
+		// Tactic "Malware" and technique "Ransomware" are Falcon detection methods, not ATT&CK: no technique.
+		file: "crowdstrike-falcon-detection-summary-event.json", source: SourceCrowdStrike,
+		id: "ldt:ec86abd353824e96765ecbe18eb4f0b4:38655257584", severity: "high", host: "WS-0042", user: "alice",
+		hashes: Hashes{SHA256: "6a671b92a69755de6fd063fcbe4ba926d83b49f78c42dbaeed8cdb6bbc57576a", MD5: "ac4c51eb24aa95b77f705ab159189e24"},
+	},
+	{
+		// ATT&CK names only: User Execution is T1204. The record has no host name; its SHA-1 is all zeros.
+		file: "crowdstrike-falcon-epp-detection-summary-event.json", source: SourceCrowdStrike,
+		id: "DETECTION ID", severity: "high", techniques: []string{"T1204"}, user: "Administrator",
+		hashes: Hashes{SHA256: "0000000000f07f39b17d8c446e27aea75de9f98bea195501e20ed433a7a25469", MD5: "000000000041c03beaa7ea3547b1940c"},
+	},
+	{
+		file: "crowdstrike-falcon-xdr-detection-summary-event.json", source: SourceCrowdStrike,
+		id:       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx:ind:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx:xdr|eee4a5c51106f0419184d0dd08fb05bc",
+		severity: "critical", techniques: []string{"T1203", "T1566.001"}, host: "WS-0042",
+	},
+	{
+		// Severity 79, "High"; the source endpoint is the host, never the targeted domain controller.
+		file: "crowdstrike-falcon-alert-v2-identity.json", source: SourceCrowdStrike,
+		id:       "874694c2ff8c43fdb64ef3056ddfb96d:ind:4446934rf3fdb64ec3056ddfb96e:5876E98F-D91B-48AC-8FFC-1191C663A1E9",
+		severity: "high", techniques: []string{"T1110"}, host: "WS-0042.corp.example.com", user: "alice",
+	},
+	{
 		// The search's first row has only sourcetype and count: no host, user or severity to read, and the
 		// sid names the search job, so the id is the payload's hash.
 		file: "splunk-webhook-alert-action.json", source: SourceSplunk,
@@ -265,8 +288,8 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"truncated", `{"id":"x","techniques":["T10`, "", "alert payload at byte 28: the JSON ends too early (is the body truncated?); send the complete JSON object"},
 		{"syntax", `{"id": "x",}`, "", "alert payload at byte 12: invalid JSON: invalid character '}' looking for beginning of object key string; send one alert as a JSON object"},
 		{"two objects", `{"id":"x"} {"id":"y"}`, "", "alert payload at byte 12: more data follows the JSON value; send exactly one alert per request"},
-		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, sentinel, wazuh, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
-		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, sentinel, wazuh, parry, or leave the source out to detect the format`},
+		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, sentinel, wazuh, crowdstrike, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
+		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, sentinel, wazuh, crowdstrike, parry, or leave the source out to detect the format`},
 		{"parry wrong source", `{"source":"elastic","techniques":["T1078"]}`, "", `parry alert: field source: "elastic" is not parry; Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source`},
 		{"parry bad severity", `{"techniques":["T1078"],"severity":"urgent"}`, "", `parry alert: field severity: "urgent" is not a severity; use one of low, medium, high, critical`},
 		{"parry bad technique", `{"techniques":["T1078","lateral"]}`, "", `parry alert: field techniques[1]: "lateral" is not an ATT&CK technique id; write technique ids like T1566 or T1566.001`},
@@ -363,7 +386,7 @@ func TestNormalizeDefender(t *testing.T) {
 }
 
 func TestFormatsListsDetectionOrder(t *testing.T) {
-	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,sentinel,wazuh,parry"
+	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,sentinel,wazuh,crowdstrike,parry"
 	if got != want {
 		t.Errorf("Formats() = %s, want %s", got, want)
 	}
