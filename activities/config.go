@@ -9,6 +9,7 @@ import (
 
 	"github.com/parry-soc/parry/activities/evidence"
 	"github.com/parry-soc/parry/activities/lab"
+	"github.com/parry-soc/parry/internal/slackapp"
 	"github.com/parry-soc/parry/notify"
 )
 
@@ -51,21 +52,31 @@ type Config struct {
 	// Logger receives the activities' own logs and, with the log notifier, run events (default
 	// slog.Default()).
 	Logger *slog.Logger
-	// Notifier delivers run events; nil is the log notifier.
+	// Notifier delivers run events; nil is the Slack notifier when Slack.BotToken is set, else the log
+	// notifier.
 	Notifier notify.Notifier
-	// Directory resolves approver groups; nil is the directory provider's (the lab: its fixture's groups).
+	// Directory resolves approver groups; nil is Slack's user groups when Slack.BotToken is set and no
+	// directory provider is named, else the directory provider's (the lab: its fixture's groups).
 	Directory Directory
+	// Slack configures the Slack notifier and directory (SLACK_BOT_TOKEN, SLACK_API_URL,
+	// PARRY_ONCALL_GROUP, PARRY_SLACK_CHANNEL). Without a bot token Parry does not talk to Slack.
+	Slack slackapp.Config
 }
 
+// Slack's directory implements Directory.
+var _ Directory = (*slackapp.Directory)(nil)
+
 // FromEnv reads a Config from the environment: PARRY_PROVIDER, PARRY_<FAMILY>_PROVIDER (e.g.
-// PARRY_SANDBOX_PROVIDER), PARRY_LAB_FIXTURE, PARRY_LAB_STATE and PARRY_EVIDENCE_DIR. Unset variables keep
-// the defaults New applies.
+// PARRY_SANDBOX_PROVIDER), PARRY_LAB_FIXTURE, PARRY_LAB_STATE, PARRY_EVIDENCE_DIR, and Slack's
+// SLACK_BOT_TOKEN, SLACK_API_URL, PARRY_ONCALL_GROUP and PARRY_SLACK_CHANNEL. Unset variables keep the
+// defaults New applies.
 func FromEnv(getenv func(string) string) Config {
 	cfg := Config{
 		Provider:    strings.TrimSpace(getenv("PARRY_PROVIDER")),
 		LabFixture:  getenv("PARRY_LAB_FIXTURE"),
 		LabState:    getenv("PARRY_LAB_STATE"),
 		EvidenceDir: getenv("PARRY_EVIDENCE_DIR"),
+		Slack:       slackapp.ConfigFromEnv(getenv),
 	}
 	for _, f := range Families {
 		if v := strings.TrimSpace(getenv("PARRY_" + strings.ToUpper(f) + "_PROVIDER")); v != "" {
@@ -144,7 +155,16 @@ func New(cfg Config) (*Activities, error) {
 	if a.Intel, err = newIntel(cfg.provider(FamilyIntel), openLab); err != nil {
 		return nil, err
 	}
+	if cfg.Slack.Logger == nil {
+		cfg.Slack.Logger = cfg.Logger
+	}
 	a.Directory = cfg.Directory
+	if a.Directory == nil && cfg.Slack.BotToken != "" && cfg.Providers[FamilyDirectory] == "" {
+		// With Slack configured, approver groups are Slack user groups unless a directory is named.
+		if a.Directory, err = slackapp.NewDirectory(cfg.Slack); err != nil {
+			return nil, err
+		}
+	}
 	if a.Directory == nil {
 		if a.Directory, err = newDirectory(cfg.provider(FamilyDirectory), openLab); err != nil {
 			return nil, err
@@ -154,6 +174,11 @@ func New(cfg Config) (*Activities, error) {
 		return nil, err
 	}
 	a.Notifier = cfg.Notifier
+	if a.Notifier == nil && cfg.Slack.BotToken != "" {
+		if a.Notifier, err = slackapp.New(cfg.Slack); err != nil {
+			return nil, err
+		}
+	}
 	if a.Notifier == nil {
 		a.Notifier = NewLogNotifier(cfg.Logger)
 	}
