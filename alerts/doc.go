@@ -29,6 +29,9 @@
 //	          object; itself or as an indexer hit's _source
 //	crowdstrike  metadata.eventType + an event object (Event       event.CompositeId, else event.DetectId;
 //	          Streams), or composite_id + cid (Alerts API v2)       composite_id
+//	proofpoint  a SIEM API response (messagesDelivered,             GUID
+//	          messagesBlocked, clicksPermitted or clicksBlocked
+//	          list), or one message: GUID + threatsInfoMap
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
 //
@@ -75,6 +78,11 @@
 //	crowdstrike  other events' and the Alerts      low, medium, high, critical
 //	          API's severity 0–100: 0–49, 50–69,
 //	          70–89, 90–100
+//	proofpoint  none; derived: a message with a    high
+//	          malware, phish or impostor threat
+//	proofpoint  the same, from messagesBlocked     medium
+//	proofpoint  only spam or false-positive        empty
+//	          threats
 //
 // Microsoft Graph and Sentinel (IncidentSeverity) have no "critical", so their alerts never map to it. Elastic's
 // rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
@@ -203,6 +211,33 @@
 //	source_ip     SourceEndpointIpAddress / source_endpoint_ip_address (LocalIP is the sensor's own)
 //	time          metadata.eventCreationTime (epoch ms), else StartTimeEpoch (ns), else ProcessStartTime
 //	              (s) / timestamp, else created_timestamp
+//
+// # Proofpoint TAP
+//
+// A message event of the SIEM API (messagesDelivered, messagesBlocked), posted by itself or in a SIEM API
+// response that holds exactly that one message: a response with several messages, or with clicks, is
+// refused with a request to post each message on its own, as picking one would drop the others. Keys are
+// read case-insensitively, since the v2 API and its documentation disagree (threatID and threatId), and
+// addresses as lists or strings.
+//
+// Proofpoint gives no severity: Parry derives it. A message with a malware, phish or impostor threat is
+// high if it was delivered (or Parry cannot tell), and medium if Proofpoint blocked it; never critical, as a
+// message alone does not show that anything ran. Threats Proofpoint marked falsePositive, and spam, count
+// for nothing.
+//
+//	Alert field   Proofpoint source
+//	id            GUID
+//	title         "Proofpoint TAP: delivered message with malware attachment, phish URL" (from the list
+//	              and the threats; Proofpoint gives no title, and the subject is the sender's words)
+//	techniques    per threat, threatType attachment → T1566.001, url → T1566.002, messageText (an impostor,
+//	              no link or file) → T1566
+//	user          the first recipient, else toAddresses
+//	hashes        for an attachment threat, its threatID (the attachment's SHA-256) with the MD5 of the
+//	              messagePart of that SHA-256; without one, the part whose sandboxStatus is threat. URL
+//	              threats give no hash: the message's parts are its body and harmless files
+//	source_ip     senderIP
+//	email         messageID, sender (the envelope sender; else fromAddress), the first recipient, subject
+//	time          messageTime
 //
 // # Users and hashes
 //

@@ -142,3 +142,9 @@ func FuzzCrowdStrike(f *testing.F) {
 		`{"metadata":{"eventType":"DetectionSummaryEvent","eventCreationTime":"99999999999999999999"},"event":{"Severity":"4.5","MitreAttack":[{"Technique":"Phishing: x"}]}}`,
 		`{"composite_id":"c","cid":"x","severity":"NaN","technique_id":["T1078"],"timestamp":1}`)
 }
+
+func FuzzProofpoint(f *testing.F) {
+	fuzzSource(f, SourceProofpoint,
+		`{"GUID":"g","threatsInfoMap":[{"threatID":"A591A6D40BF420404A011733CFB7B190D62C65BF0BCDA32B57B277D9AD9F146E","threatType":"attachment"}],"messageParts":[{"sandboxStatus":"threat","sha256":1}]}`,
+		`{"messagesBlocked":[{"guid":"g","THREATSINFOMAP":{},"recipient":[1,"a"]}],"clicksBlocked":[]}`)
+}

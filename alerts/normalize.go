@@ -31,7 +31,7 @@ type Format struct {
 
 // formats are the known intake formats in detection order: the most specific shapes first, Parry's own
 // (the most permissive) last.
-var formats = []Format{defenderFormat, elasticFormat, splunkFormat, sentinelFormat, wazuhFormat, crowdstrikeFormat, parryFormat}
+var formats = []Format{defenderFormat, elasticFormat, splunkFormat, sentinelFormat, wazuhFormat, crowdstrikeFormat, proofpointFormat, parryFormat}
 
 // Formats returns the names of the known intake formats in detection order.
 func Formats() []string {

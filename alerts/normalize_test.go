@@ -90,6 +90,22 @@ var samples = []struct {
 		severity: "high", techniques: []string{"T1110"}, host: "WS-0042.corp.example.com", user: "alice",
 	},
 	{
+		// A malware URL in a message Proofpoint blocked: medium. The recipient is the user; no host.
+		file: "proofpoint-tap-messages-blocked.json", source: SourceProofpoint, id: "qxxlnx-xxxxxNxXGxQxWxPxxxxx0",
+		severity: "medium", techniques: []string{"T1566.002"}, user: "alice@example.com",
+	},
+	{
+		// A phish URL delivered: high. The message's parts are its body and an image, not the threat.
+		file: "proofpoint-tap-messages-delivered.json", source: SourceProofpoint, id: "pxxxxvxxxxPxTxxxixxxxFxxxUxx2xxxxx",
+		severity: "high", techniques: []string{"T1566.002"}, user: "alice@example.com",
+	},
+	{
+		// The documentation's casing (threatId), an attachment and a URL threat. The attachment's threat id
+		// would be its SHA-256, but the mock has "threat_num" and no messageParts: no hash.
+		file: "proofpoint-tap-messages-delivered-attachment-threat.json", source: SourceProofpoint, id: "1111",
+		severity: "high", techniques: []string{"T1566.001", "T1566.002"}, user: "clark.kent@pharmtech.zz",
+	},
+	{
 		// The search's first row has only sourcetype and count: no host, user or severity to read, and the
 		// sid names the search job, so the id is the payload's hash.
 		file: "splunk-webhook-alert-action.json", source: SourceSplunk,
@@ -288,8 +304,8 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"truncated", `{"id":"x","techniques":["T10`, "", "alert payload at byte 28: the JSON ends too early (is the body truncated?); send the complete JSON object"},
 		{"syntax", `{"id": "x",}`, "", "alert payload at byte 12: invalid JSON: invalid character '}' looking for beginning of object key string; send one alert as a JSON object"},
 		{"two objects", `{"id":"x"} {"id":"y"}`, "", "alert payload at byte 12: more data follows the JSON value; send exactly one alert per request"},
-		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, sentinel, wazuh, crowdstrike, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
-		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, sentinel, wazuh, crowdstrike, parry, or leave the source out to detect the format`},
+		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, sentinel, wazuh, crowdstrike, proofpoint, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
+		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, sentinel, wazuh, crowdstrike, proofpoint, parry, or leave the source out to detect the format`},
 		{"parry wrong source", `{"source":"elastic","techniques":["T1078"]}`, "", `parry alert: field source: "elastic" is not parry; Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source`},
 		{"parry bad severity", `{"techniques":["T1078"],"severity":"urgent"}`, "", `parry alert: field severity: "urgent" is not a severity; use one of low, medium, high, critical`},
 		{"parry bad technique", `{"techniques":["T1078","lateral"]}`, "", `parry alert: field techniques[1]: "lateral" is not an ATT&CK technique id; write technique ids like T1566 or T1566.001`},
@@ -386,7 +402,7 @@ func TestNormalizeDefender(t *testing.T) {
 }
 
 func TestFormatsListsDetectionOrder(t *testing.T) {
-	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,sentinel,wazuh,crowdstrike,parry"
+	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,sentinel,wazuh,crowdstrike,proofpoint,parry"
 	if got != want {
 		t.Errorf("Formats() = %s, want %s", got, want)
 	}

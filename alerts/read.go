@@ -22,10 +22,13 @@ import (
 // values returns every value at a dot-separated path. A name that meets a list looks into each element, so
 // "threat.technique.id" collects the ids of every technique of every threat. Keys that themselves contain
 // dots (Elastic mixes flat "kibana.alert.uuid" keys with nested objects in one document) match too, and a
-// document that has both a flat and a nested form gives the values of both.
+// document that has both a flat and a nested form gives the values of both. The empty path is v itself.
 func values(v any, path string) []any {
 	if path == "" {
-		return nil
+		if v == nil {
+			return nil
+		}
+		return []any{v}
 	}
 	var out []any
 	collect(v, strings.Split(path, "."), &out)
@@ -58,10 +61,18 @@ func collect(v any, path []string, out *[]any) {
 func texts(v any, path string) []string {
 	var out []string
 	for _, x := range values(v, path) {
-		for _, e := range asList(x) {
-			if s := scalar(e); s != "" {
-				out = append(out, s)
-			}
+		out = append(out, scalars(x)...)
+	}
+	return out
+}
+
+// scalars returns v as a list of non-blank strings: a string or number is one, a list gives its elements.
+// Vendors send one address as a string and several as a list (Proofpoint does both).
+func scalars(v any) []string {
+	var out []string
+	for _, e := range asList(v) {
+		if s := scalar(e); s != "" {
+			out = append(out, s)
 		}
 	}
 	return out
