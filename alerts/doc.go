@@ -32,6 +32,8 @@
 //	proofpoint  a SIEM API response (messagesDelivered,             GUID
 //	          messagesBlocked, clicksPermitted or clicksBlocked
 //	          list), or one message: GUID + threatsInfoMap
+//	sigma     logsource object + detection object with a           SHA-256 of the payload (a rule's id
+//	          condition (a Sigma rule)                              names the rule, not the match)
 //	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
 //	          tactics list
 //
@@ -83,6 +85,8 @@
 //	proofpoint  the same, from messagesBlocked     medium
 //	proofpoint  only spam or false-positive        empty
 //	          threats
+//	sigma     level informational, low, medium,    low, low, medium, high, critical
+//	          high, critical
 //
 // Microsoft Graph and Sentinel (IncidentSeverity) have no "critical", so their alerts never map to it. Elastic's
 // rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
@@ -238,6 +242,22 @@
 //	source_ip     senderIP
 //	email         messageID, sender (the envelope sender; else fromAddress), the first recipient, subject
 //	time          messageTime
+//
+// # Sigma
+//
+// The Sigma rule that matched, as JSON: the front door takes JSON only, so convert a rule's YAML first (yq
+// -o=json rule.yml); a YAML rule is refused with that advice. A rule names what it detects but not where:
+// it gives no host, user, hash or time (its date and modified are the rule's). Its id names the rule, so
+// the alert's id is the hash of the payload: the same rule posted twice is the same alert, and a sender
+// that posts one rule for several matches adds what tells them apart (the matched event, say, under a key
+// of its own), which changes the id and stays in raw.
+//
+//	Alert field   Sigma source
+//	title         title
+//	techniques    tags attack.tNNNN and attack.tNNNN.NNN (attack.sNNNN software and attack.gNNNN groups
+//	              are neither techniques nor tactics)
+//	tactics       tags attack.<tactic> (attack.initial-access, or the older attack.initial_access), when no
+//	              technique
 //
 // # Users and hashes
 //

@@ -148,3 +148,8 @@ func FuzzProofpoint(f *testing.F) {
 		`{"GUID":"g","threatsInfoMap":[{"threatID":"A591A6D40BF420404A011733CFB7B190D62C65BF0BCDA32B57B277D9AD9F146E","threatType":"attachment"}],"messageParts":[{"sandboxStatus":"threat","sha256":1}]}`,
 		`{"messagesBlocked":[{"guid":"g","THREATSINFOMAP":{},"recipient":[1,"a"]}],"clicksBlocked":[]}`)
 }
+
+func FuzzSigma(f *testing.F) {
+	fuzzSource(f, SourceSigma,
+		`{"logsource":{},"detection":{"condition":"x"},"tags":["attack.t1059.001","attack.privilege_escalation","attack."],"level":"critical"}`)
+}

@@ -31,7 +31,7 @@ type Format struct {
 
 // formats are the known intake formats in detection order: the most specific shapes first, Parry's own
 // (the most permissive) last.
-var formats = []Format{defenderFormat, elasticFormat, splunkFormat, sentinelFormat, wazuhFormat, crowdstrikeFormat, proofpointFormat, parryFormat}
+var formats = []Format{defenderFormat, elasticFormat, splunkFormat, sentinelFormat, wazuhFormat, crowdstrikeFormat, proofpointFormat, sigmaFormat, parryFormat}
 
 // Formats returns the names of the known intake formats in detection order.
 func Formats() []string {
@@ -47,7 +47,7 @@ func Formats() []string {
 func Normalize(payload []byte, source string) (Alert, error) {
 	doc, err := decodeObject(payload)
 	if err != nil {
-		return Alert{}, err
+		return Alert{}, sigmaYAML(err, payload, source)
 	}
 	f, err := pickFormat(doc, source)
 	if err != nil {

@@ -106,6 +106,18 @@ var samples = []struct {
 		severity: "high", techniques: []string{"T1566.001", "T1566.002"}, user: "clark.kent@pharmtech.zz",
 	},
 	{
+		// A rule names no host or user, and its id names the rule: the alert's id is the payload's hash.
+		file: "sigma-rule-powershell-encoded-command.json", source: SourceSigma,
+		id:       "bae8a68bdd4cf6cf9d068d549d1255034024cd133c21e3c7c3b4de5f23730667",
+		severity: "high", techniques: []string{"T1059.001"},
+	},
+	{
+		// attack.s0111 is the software schtasks, not a technique.
+		file: "sigma-rule-schtasks-creation.json", source: SourceSigma,
+		id:       "aa08ee11363de0eff64e3371259a4cf8fd7270bc9fb244b4ede5ccd76b8b29ee",
+		severity: "low", techniques: []string{"T1053.005"},
+	},
+	{
 		// The search's first row has only sourcetype and count: no host, user or severity to read, and the
 		// sid names the search job, so the id is the payload's hash.
 		file: "splunk-webhook-alert-action.json", source: SourceSplunk,
@@ -304,8 +316,8 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"truncated", `{"id":"x","techniques":["T10`, "", "alert payload at byte 28: the JSON ends too early (is the body truncated?); send the complete JSON object"},
 		{"syntax", `{"id": "x",}`, "", "alert payload at byte 12: invalid JSON: invalid character '}' looking for beginning of object key string; send one alert as a JSON object"},
 		{"two objects", `{"id":"x"} {"id":"y"}`, "", "alert payload at byte 12: more data follows the JSON value; send exactly one alert per request"},
-		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, sentinel, wazuh, crowdstrike, proofpoint, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
-		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, sentinel, wazuh, crowdstrike, proofpoint, parry, or leave the source out to detect the format`},
+		{"unknown shape", `{"foo":"bar"}`, "", "alert payload: matches no known alert format (tried defender, elastic, splunk, sentinel, wazuh, crowdstrike, proofpoint, sigma, parry); name the format as the alert source, or send Parry's own format (the normalized alert as JSON)"},
+		{"unknown source", `{"foo":"bar"}`, "splunk-x", `alert payload: unknown alert source "splunk-x"; name one of defender, elastic, splunk, sentinel, wazuh, crowdstrike, proofpoint, sigma, parry, or leave the source out to detect the format`},
 		{"parry wrong source", `{"source":"elastic","techniques":["T1078"]}`, "", `parry alert: field source: "elastic" is not parry; Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source`},
 		{"parry bad severity", `{"techniques":["T1078"],"severity":"urgent"}`, "", `parry alert: field severity: "urgent" is not a severity; use one of low, medium, high, critical`},
 		{"parry bad technique", `{"techniques":["T1078","lateral"]}`, "", `parry alert: field techniques[1]: "lateral" is not an ATT&CK technique id; write technique ids like T1566 or T1566.001`},
@@ -402,7 +414,7 @@ func TestNormalizeDefender(t *testing.T) {
 }
 
 func TestFormatsListsDetectionOrder(t *testing.T) {
-	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,sentinel,wazuh,crowdstrike,proofpoint,parry"
+	got, want := strings.Join(Formats(), ","), "defender,elastic,splunk,sentinel,wazuh,crowdstrike,proofpoint,sigma,parry"
 	if got != want {
 		t.Errorf("Formats() = %s, want %s", got, want)
 	}
