@@ -13,29 +13,29 @@
 //
 // Formats, in detection order (add a vendor to formats in normalize.go):
 //
-//	name      detected by                                           id
-//	defender  "@odata.type": "#microsoft.graph.security.alert", or  id (else providerAlertId)
-//	          mitreTechniques + evidence + providerAlertId
-//	elastic   kibana.alert.uuid, .rule.uuid, .rule.rule_id or       kibana.alert.uuid (else the hit's _id)
-//	          .rule.name, flat or nested; in the document, its
-//	          _source or a search response's hits
-//	splunk    sid + a result object (webhook alert action), or      event_id (else SHA-256 of the payload:
-//	          event_id + urgency, notable_type or index "notable"   a webhook's sid names the search job)
-//	          (ES notable event)
-//	sentinel  type "Microsoft.SecurityInsights/incidents", or       name (the incident's GUID)
-//	          properties with incidentNumber + severity; itself
-//	          or as the incident trigger's object
-//	wazuh     rule.level + rule.id, and an agent or manager         id (else the indexer's _id)
-//	          object; itself or as an indexer hit's _source
-//	crowdstrike  metadata.eventType + an event object (Event       event.CompositeId, else event.DetectId;
-//	          Streams), or composite_id + cid (Alerts API v2)       composite_id
-//	proofpoint  a SIEM API response (messagesDelivered,             GUID
-//	          messagesBlocked, clicksPermitted or clicksBlocked
-//	          list), or one message: GUID + threatsInfoMap
-//	sigma     logsource object + detection object with a           SHA-256 of the payload (a rule's id
-//	          condition (a Sigma rule)                              names the rule, not the match)
-//	parry     "source": "parry", or a top-level techniques or       id (else SHA-256 of the payload)
-//	          tactics list
+//	name         detected by                                         id
+//	defender     "@odata.type": "#microsoft.graph.security.alert",   id (else providerAlertId)
+//	             or mitreTechniques + evidence + providerAlertId
+//	elastic      kibana.alert.uuid, .rule.uuid, .rule.rule_id or     kibana.alert.uuid (else the hit's _id)
+//	             .rule.name, flat or nested: in the document, its
+//	             _source, or a search response's hits
+//	splunk       sid + a result object (webhook alert action), or    event_id (else SHA-256 of the payload:
+//	             event_id + urgency, notable_type or index           a webhook's sid names the search job)
+//	             "notable" (ES notable event)
+//	sentinel     type "Microsoft.SecurityInsights/incidents", or     name (the incident's GUID)
+//	             properties with incidentNumber + severity: itself
+//	             or as the incident trigger's object
+//	wazuh        rule.level + rule.id, and an agent or manager       id (else the indexer's _id)
+//	             object: itself or as an indexer hit's _source
+//	crowdstrike  metadata.eventType + an event object (Event         event.CompositeId, else event.DetectId;
+//	             Streams), or composite_id + cid (Alerts API v2)     composite_id
+//	proofpoint   a SIEM API response (a messagesDelivered,           GUID
+//	             messagesBlocked, clicksPermitted or clicksBlocked
+//	             list), or one message: GUID + threatsInfoMap
+//	sigma        a logsource object and a detection object with a    SHA-256 of the payload (a rule's id
+//	             condition (a Sigma rule)                            names the rule, not the match)
+//	parry        "source": "parry", or a top-level techniques or     id (else SHA-256 of the payload)
+//	             tactics list
 //
 // Detection looks at shape only, and each format's detector is specific enough that no sample Parry is
 // tested with matches two. A named source skips detection; a payload that lacks what that format always
@@ -56,41 +56,45 @@
 // Alert.Severity is low, medium, high or critical. Each vendor's scale maps onto it as follows; a value
 // missing from the table leaves the severity empty rather than inventing one.
 //
-//	format    vendor value                         Alert.Severity
-//	parry     low, medium, high, critical          the same (any other value is refused)
-//	defender  informational                        low
-//	defender  low                                  low
-//	defender  medium                               medium
-//	defender  high                                 high
-//	defender  unknown, unknownFutureValue, absent  empty
-//	elastic   kibana.alert.severity low, medium,   the same
-//	          high, critical
-//	elastic   no severity: kibana.alert.risk_score low, medium, high, critical
-//	          0–21, 22–47, 48–73, 74–100
-//	splunk    urgency (ES), else severity (CIM):   low, low, medium, high, critical
-//	          informational, low, medium, high,
-//	          critical; unknown or absent          empty
-//	sentinel  Informational, Low, Medium, High     low, low, medium, high
-//	wazuh     rule.level 0–6, 7–11, 12–14, 15–16   low, medium, high, critical
-//	crowdstrike  SeverityName / severity_name      low, low, medium, high, critical
-//	          Informational, Low, Medium, High,
-//	          Critical (when sent, it decides)
-//	crowdstrike  DetectionSummaryEvent Severity    low, low, medium, high, critical
-//	          1, 2, 3, 4, 5
-//	crowdstrike  other events' and the Alerts      low, medium, high, critical
-//	          API's severity 0–100: 0–49, 50–69,
-//	          70–89, 90–100
-//	proofpoint  none; derived: a message with a    high
-//	          malware, phish or impostor threat
-//	proofpoint  the same, from messagesBlocked     medium
-//	proofpoint  only spam or false-positive        empty
-//	          threats
-//	sigma     level informational, low, medium,    low, low, medium, high, critical
-//	          high, critical
+//	format       vendor value                                  Alert.Severity
+//	parry        low, medium, high, critical                   the same (any other value is refused)
+//	defender     severity informational, low, medium, high     low, low, medium, high
+//	defender     unknown, unknownFutureValue, absent           empty
+//	elastic      kibana.alert.severity low, medium, high,      the same
+//	             critical
+//	elastic      without one, kibana.alert.risk_score 0–21,    low, medium, high, critical
+//	             22–47, 48–73, 74–100
+//	splunk       urgency (ES), else severity (CIM):            low, low, medium, high, critical
+//	             informational, low, medium, high, critical
+//	splunk       unknown, absent                               empty
+//	sentinel     properties.severity Informational, Low,       low, low, medium, high
+//	             Medium, High
+//	wazuh        rule.level 0–6, 7–11, 12–14, 15–16            low, medium, high, critical
+//	crowdstrike  SeverityName / severity_name Informational,   low, low, medium, high, critical
+//	             Low, Medium, High, Critical (decides when
+//	             sent)
+//	crowdstrike  else DetectionSummaryEvent Severity 1, 2, 3,  low, low, medium, high, critical
+//	             4, 5
+//	crowdstrike  else Severity / severity 0–100 (other         low, medium, high, critical
+//	             events, Alerts API): 0–49, 50–69, 70–89,
+//	             90–100
+//	proofpoint   none; derived: a malware, phish or impostor   high
+//	             threat in a delivered message (or one not
+//	             known to be blocked)
+//	proofpoint   the same in a message from messagesBlocked    medium
+//	proofpoint   spam or false-positive threats only           empty
+//	sigma        level informational, low, medium, high,       low, low, medium, high, critical
+//	             critical
 //
-// Microsoft Graph and Sentinel (IncidentSeverity) have no "critical", so their alerts never map to it. Elastic's
-// rule severities are its own four levels (Elastic docs, "Common rule settings"); the risk score bands
-// put each of the scores Kibana pairs with a severity (21, 47, 73, 99) in that severity.
+// Parry has no informational level: an alert that reached a playbook is worth at least a low. Microsoft
+// Graph and Sentinel (IncidentSeverity) have no critical, so their alerts never map to it. The vendors'
+// scales: Elastic's rule severities are its four levels (Elastic docs, "Common rule settings"), and the
+// risk score bands put each score Kibana pairs with a severity (21, 47, 73, 99, as in the prebuilt rules'
+// severity_mapping) in that severity; Splunk ES urgency and CIM severity share the five words; Wazuh's
+// bands follow its rule classification (Wazuh docs, "Rules classification": 0 ignored to 6 low relevance
+// attack, 7 to 11 errors and warnings worth a look, 12 "high importance event", 15 "severe attack");
+// CrowdStrike names its 0–100 values 10 Informational, 20 Low, 50 Medium, 70 High, 90 Critical and its
+// legacy 1–5 the same five names; Sigma's levels are the Sigma specification's.
 //
 // # Defender (Microsoft Graph security alert v2)
 //
@@ -174,9 +178,7 @@
 // # Wazuh
 //
 // An alert as the Wazuh manager writes it to alerts.json (what an integration script receives), or the
-// indexer's copy. Rule levels follow Wazuh's rule classification: 0–6 carry no or low security relevance,
-// 7–11 are errors and warnings worth a look, 12 starts "high importance" (Wazuh's default e-mail alert
-// level) and 15 is "severe attack".
+// indexer's copy.
 //
 //	Alert field   Wazuh source
 //	id            id (the manager's), else _id (the indexer's)
@@ -194,9 +196,7 @@
 //
 // Detection summary events of the Event Streams API (DetectionSummaryEvent, EppDetectionSummaryEvent,
 // XdrDetectionSummaryEvent, IdpDetectionSummaryEvent …; other event types are refused, they are not
-// alerts), and alerts of the Alerts API v2. CrowdStrike's 0–100 severities come with names at 10
-// (Informational), 20 (Low), 50 (Medium), 70 (High) and 90 (Critical); the legacy DetectionSummaryEvent
-// counts 1 (Informational) to 5 (Critical).
+// alerts), and alerts of the Alerts API v2.
 //
 //	Alert field   Event Streams event / Alerts API alert
 //	id            event.CompositeId, else event.DetectId / composite_id

@@ -1,55 +1,6 @@
 package alerts
 
-import (
-	"bytes"
-	"testing"
-)
-
-// normalizeCases runs Normalize over named payloads and compares each alert, without raw, with want.
-func normalizeCases(t *testing.T, source string, cases []normalizeCase) {
-	t.Helper()
-	for _, tt := range cases {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Normalize([]byte(tt.in), source)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.Raw = nil
-			if g, w := marshalAlert(t, got), marshalAlert(t, tt.want); !bytes.Equal(g, w) {
-				t.Errorf("got %s\nwant %s", g, w)
-			}
-		})
-	}
-}
-
-type normalizeCase struct {
-	name string
-	in   string
-	want Alert
-}
-
-// refuseCases runs Normalize over payloads it must refuse and compares the error message.
-func refuseCases(t *testing.T, cases []refuseCase) {
-	t.Helper()
-	for _, tt := range cases {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Normalize([]byte(tt.in), tt.source)
-			if err == nil {
-				t.Fatalf("Normalize succeeded, want error %q", tt.want)
-			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("error\ngot:  %s\nwant: %s", got, tt.want)
-			}
-		})
-	}
-}
-
-type refuseCase struct {
-	name   string
-	in     string
-	source string
-	want   string
-}
+import "testing"
 
 func TestNormalizeElastic(t *testing.T) {
 	normalizeCases(t, "", []normalizeCase{

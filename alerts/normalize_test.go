@@ -230,6 +230,73 @@ func marshalAlert(t testing.TB, a Alert) []byte {
 	return b.Bytes()
 }
 
+// normalizeCases runs Normalize over named payloads and compares each alert, without raw, with want.
+func normalizeCases(t *testing.T, source string, cases []normalizeCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Normalize([]byte(tt.in), source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Raw = nil
+			if g, w := marshalAlert(t, got), marshalAlert(t, tt.want); !bytes.Equal(g, w) {
+				t.Errorf("got %s\nwant %s", g, w)
+			}
+		})
+	}
+}
+
+type normalizeCase struct {
+	name string
+	in   string
+	want Alert
+}
+
+// refuseCases runs Normalize over payloads it must refuse and compares the error message.
+func refuseCases(t *testing.T, cases []refuseCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Normalize([]byte(tt.in), tt.source)
+			if err == nil {
+				t.Fatalf("Normalize succeeded, want error %q", tt.want)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("error\ngot:  %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
+
+type refuseCase struct {
+	name   string
+	in     string
+	source string
+	want   string
+}
+
+// TestEverySampleIsInTheTable keeps samples complete: a payload added to testdata/ without a row would be
+// pinned by nothing.
+func TestEverySampleIsInTheTable(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, s := range samples {
+		listed[s.file] = true
+	}
+	for _, f := range files {
+		if !listed[filepath.Base(f)] {
+			t.Errorf("%s has no row in samples", f)
+		}
+	}
+	if len(files) != len(samples) {
+		t.Errorf("%d sample files, %d rows", len(files), len(samples))
+	}
+}
+
 func TestNormalizeKeepsRawCompacted(t *testing.T) {
 	payload := readSample(t, "parry-spearphishing-attachment.json")
 	a, err := Normalize(payload, "")
