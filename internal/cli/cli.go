@@ -68,11 +68,15 @@ Usage:
   trigger close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]
   trigger actions
   trigger keygen NAME [-o FILE] [--groups g1,g2]
+  trigger serve [--listen ADDR] [--dev] [--grace 20s]
 
 Add --dev to talk to the embedded dev server under .parry/ (started if needed).
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_API_KEY,
 PARRY_HOME (default .parry), PARRY_OPERATORS (roster file), PARRY_OPERATOR + PARRY_OPERATOR_KEY (who approve
 signs as), PARRY_PLAYBOOKS (extra playbook directory).
+serve: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_APP_TOKEN (Socket Mode), SLACK_API_URL, PARRY_FRONTDOOR_KEY
+(the key clicks are signed with; runs pin its public half, or PARRY_FRONTDOOR_PUBKEY), PARRY_FRONTDOOR_RETRY
+(how long a click is retried while no worker answers, default 15m), PARRY_FRONTDOOR_ATTEMPT (one try, 10s).
 `
 
 // Trigger runs the trigger command with args (without the program name).
@@ -102,6 +106,8 @@ func Trigger(ctx context.Context, env Env, args []string) error {
 		return actionsCommand(env)
 	case "keygen":
 		return keygenCommand(env, rest)
+	case "serve":
+		return serveCommand(ctx, env, rest)
 	}
 	fmt.Fprint(env.Stderr, triggerUsage)
 	return exitCode(2, fmt.Errorf("unknown command %q (see trigger help)", cmd))

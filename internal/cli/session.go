@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/parry-soc/parry/approval"
 	"github.com/parry-soc/parry/internal/cluster"
 	"github.com/parry-soc/parry/internal/devserver"
+	"github.com/parry-soc/parry/internal/frontdoor"
 	"github.com/parry-soc/parry/internal/operators"
 	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
@@ -158,7 +160,8 @@ func (s *session) startWorker(env Env, dev bool) error {
 }
 
 // trustedKeys are the public keys pinned in runs this process starts: the operator roster (PARRY_OPERATORS),
-// the front door's key (PARRY_FRONTDOOR_PUBKEY) and, in dev, the local dev operator.
+// the front door's key (PARRY_FRONTDOOR_PUBKEY, or the public half of PARRY_FRONTDOOR_KEY, or in dev the dev
+// front door key) and, in dev, the local dev operator.
 func trustedKeys(env Env, dev bool) ([]approval.Key, error) {
 	roster, err := operators.LoadRoster(env.Getenv("PARRY_OPERATORS"))
 	if err != nil {
@@ -172,12 +175,33 @@ func trustedKeys(env Env, dev bool) ([]approval.Key, error) {
 		roster.Add(id.Operator("*"))
 	}
 	keys := roster.Keys()
+	fds, err := frontDoorKeys(env, dev)
+	if err != nil {
+		return nil, err
+	}
+	return append(keys, fds...), nil
+}
+
+// frontDoorKeys are the front door keys to pin: PARRY_FRONTDOOR_PUBKEY and the key `trigger serve` signs
+// with (PARRY_FRONTDOOR_KEY, or the dev key), each once. Both may be set while the key is being rotated.
+func frontDoorKeys(env Env, dev bool) ([]approval.Key, error) {
+	var keys []approval.Key
 	if fd := env.Getenv("PARRY_FRONTDOOR_PUBKEY"); fd != "" {
 		pub, err := approval.ParsePublicKey(fd)
 		if err != nil {
 			return nil, fmt.Errorf("PARRY_FRONTDOOR_PUBKEY: %w", err)
 		}
-		keys = append(keys, approval.Key{ID: approval.KeyID(pub), Kind: approval.KeyFrontDoor, Name: "front door", PublicKey: pub})
+		keys = append(keys, frontdoor.PinnedKey(pub))
+	}
+	if path := env.Getenv("PARRY_FRONTDOOR_KEY"); path != "" || dev {
+		priv, err := frontdoor.LoadKey(path, dev, home(env))
+		if err != nil {
+			return nil, err
+		}
+		k := frontdoor.PinnedKey(priv.Public().(ed25519.PublicKey))
+		if len(keys) == 0 || keys[0].ID != k.ID {
+			keys = append(keys, k)
+		}
 	}
 	return keys, nil
 }
