@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -57,21 +58,7 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 		log.Warn("SLACK_BOT_TOKEN is not set: the deny and close forms cannot open and clickers cannot be told why a click was refused")
 		fmt.Fprintln(env.Stderr, "warning: SLACK_BOT_TOKEN is not set: Deny and Close cannot open their forms, refusals cannot be explained")
 	}
-	apiURL := env.Getenv("SLACK_API_URL")
-	// One Slack client: Socket Mode's embeds the Web API client the handler calls.
-	var api *slack.Client
-	var sm *frontdoor.SocketMode
-	if appToken != "" {
-		client := frontdoor.NewSocketModeClient(botToken, appToken, apiURL)
-		sm = &frontdoor.SocketMode{Client: client, Logger: log}
-		api = &client.Client
-	} else {
-		var opts []slack.Option
-		if apiURL != "" {
-			opts = append(opts, slack.OptionAPIURL(apiURL))
-		}
-		api = slack.New(botToken, opts...)
-	}
+	api, sm := slackClients(botToken, appToken, env.Getenv("SLACK_API_URL"), log)
 	handler, err := slackapp.NewHandler(slackapp.HandlerConfig{Slack: api, Runs: frontdoor.Runs{Client: sess.client}, Key: key, Retry: retry, Logger: log})
 	if err != nil {
 		return err
@@ -115,6 +102,20 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	drainErr := handler.Shutdown(hctx)
 	fmt.Fprintln(env.Stdout, "front door stopped")
 	return errors.Join(serveErr, smErr, drainErr)
+}
+
+// slackClients makes the Web API client the handler calls and, with an app token, the Socket Mode client,
+// which embeds that same Web API client.
+func slackClients(botToken, appToken, apiURL string, log *slog.Logger) (*slack.Client, *frontdoor.SocketMode) {
+	if appToken != "" {
+		client := frontdoor.NewSocketModeClient(botToken, appToken, apiURL)
+		return &client.Client, &frontdoor.SocketMode{Client: client, Logger: log}
+	}
+	var opts []slack.Option
+	if apiURL != "" {
+		opts = append(opts, slack.OptionAPIURL(apiURL))
+	}
+	return slack.New(botToken, opts...), nil
 }
 
 // retryPolicy reads how clicks are retried while no worker answers: PARRY_FRONTDOOR_RETRY bounds the whole

@@ -21,23 +21,6 @@ import (
 	"github.com/parry-soc/parry/workflows"
 )
 
-// Interactions.
-//
-// A Handler turns a verified interaction — a click on one of Parry's buttons, or a submitted deny or close
-// form — into a statement signed with the front door's key and sends it to the run. It is the one code path
-// for both transports: the HTTP front door calls Handle after checking Slack's request signature, Socket Mode
-// after receiving the envelope on the app's own authenticated WebSocket.
-//
-// Handle returns at once with what to acknowledge (Slack wants an answer within 3 s); opening a modal and
-// sending the Update happen in the background. The Update is retried with the same assertion — so the same
-// Update id — until the run answers or rejects it, within Retry.Total: a click Slack saw acknowledged is not
-// lost while workers restart. Every click is its own attempt (the statement's nonce names the click), so a
-// second click by the same person is recorded by the run as refused, and one person still counts once.
-//
-// The button value only names the run, approval or step. Who clicked comes from the payload's user.id,
-// which Slack's signature (or the Socket Mode connection) vouches for; whether that person may decide is the
-// workflow's call, against the approvers it resolved when the approval opened.
-
 // Slack is the part of Slack's Web API the handler calls: views.open for the deny and close forms, and
 // chat.postEphemeral to tell the clicker what came of a click. *slack.Client implements it.
 type Slack interface {
@@ -114,7 +97,20 @@ type HandlerConfig struct {
 	Logger *slog.Logger
 }
 
-// Handler handles Slack interactions with Parry's buttons and forms.
+// Handler turns a verified interaction — a click on one of Parry's buttons, or a submitted deny or close
+// form — into a statement signed with the front door's key and sends it to the run. It is the one code path
+// for both transports: the HTTP front door calls Handle after checking Slack's request signature, Socket Mode
+// after receiving the envelope on the app's own authenticated WebSocket.
+//
+// Handle returns at once with what to acknowledge (Slack wants an answer within 3 s); opening a modal and
+// sending the Update happen in the background. The Update is retried with the same assertion — so the same
+// Update id — until the run answers or rejects it, within Retry.Total: a click Slack saw acknowledged is not
+// lost while workers restart. Every click is its own attempt (the statement's nonce names the click), so a
+// second click by the same person is recorded by the run as refused, and one person still counts once.
+//
+// The button value only names the run, approval or step. Who clicked comes from the payload's user.id,
+// which Slack's signature (or the Socket Mode connection) vouches for; whether that person may decide is the
+// workflow's call, against the approvers it resolved when the approval opened.
 type Handler struct {
 	slack  Slack
 	runs   Updater
