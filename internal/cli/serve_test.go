@@ -418,7 +418,7 @@ func TestClickWithNoWorkerTakesEffectWhenOneIsBack(t *testing.T) {
 	b := newSlackBench(ctx, t, slackOneApproval)
 	stop := b.startWorker()
 	// Short attempts, so the click is retried several times while the worker is away.
-	vars := map[string]string{"PARRY_FRONTDOOR_ATTEMPT": "300ms"}
+	vars := map[string]string{"PARRY_FRONTDOOR_ATTEMPT": "1s"}
 	for k, v := range b.slack {
 		vars[k] = v
 	}
@@ -434,9 +434,12 @@ func TestClickWithNoWorkerTakesEffectWhenOneIsBack(t *testing.T) {
 	if text := b.waitEphemeral(slacktest.UserLead1, 1); !strings.Contains(text, "no worker has taken it yet") {
 		t.Errorf("first ephemeral = %q, want a notice that the click waits for a worker", text)
 	}
-	time.Sleep(2 * time.Second) // the click keeps waiting: no worker to take it
-	if n := strings.Count(logs.String(), "retrying with the same update id"); n < 2 {
-		t.Errorf("logged %d retries while no worker ran, want several:\n%s", n, logs)
+	// The click keeps waiting, retried with the same update id, while no worker runs.
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(logs.String(), "retrying with the same update id") < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 2 retries logged while no worker ran:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	defer b.startWorker()()

@@ -50,12 +50,12 @@ func (e *RejectedError) Error() string { return e.Why }
 type Retry struct {
 	Attempt    time.Duration // how long one attempt waits for the run's answer (default 10s)
 	Backoff    time.Duration // the first pause between attempts, doubled after each (default 1s)
-	MaxBackoff time.Duration // the longest pause (default 15s)
+	MaxBackoff time.Duration // the longest pause (default 5s: a returning worker gets the click within seconds)
 	Total      time.Duration // give up after this long, and tell the clicker (default 15m)
 }
 
 // DefaultRetry is the retry policy of the front door.
-var DefaultRetry = Retry{Attempt: 10 * time.Second, Backoff: time.Second, MaxBackoff: 15 * time.Second, Total: 15 * time.Minute}
+var DefaultRetry = Retry{Attempt: 10 * time.Second, Backoff: time.Second, MaxBackoff: 5 * time.Second, Total: 15 * time.Minute}
 
 func (r Retry) withDefaults() Retry {
 	if r.Attempt <= 0 {
