@@ -31,7 +31,10 @@ type Format struct {
 
 // formats are the known intake formats in detection order: the most specific shapes first, Parry's own
 // (the most permissive) last.
-var formats = []Format{defenderFormat, elasticFormat, splunkFormat, sentinelFormat, wazuhFormat, crowdstrikeFormat, proofpointFormat, sigmaFormat, parryFormat}
+var formats = []Format{
+	defenderFormat, elasticFormat, splunkFormat, sentinelFormat, wazuhFormat, crowdstrikeFormat, proofpointFormat,
+	sigmaFormat, parryFormat,
+}
 
 // Formats returns the names of the known intake formats in detection order.
 func Formats() []string {
@@ -264,7 +267,8 @@ func sortTactics(names []string) []string {
 	return out
 }
 
-// normalizeTime parses an RFC 3339 time and renders it in UTC, keeping sub-second digits.
+// normalizeTime parses an RFC 3339 time and renders it in UTC, keeping sub-second digits. A time whose UTC
+// year RFC 3339 cannot write (0000-01-01T00:00:00+01:00 is in year -1) is refused.
 func normalizeTime(s string) (string, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -274,5 +278,6 @@ func normalizeTime(s string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	return t.UTC().Format(time.RFC3339Nano), true
+	out := formatTime(t)
+	return out, out != ""
 }

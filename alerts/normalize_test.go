@@ -392,6 +392,7 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"parry bad ip", `{"techniques":["T1078"],"source_ip":"10.0.0.300"}`, "", `parry alert: field source_ip: "10.0.0.300" is not an IP address; write an IPv4 or IPv6 address, or leave it out`},
 		{"parry bad hash", `{"techniques":["T1078"],"hashes":{"sha256":"abc"}}`, "", `parry alert: field hashes.sha256: "abc" is not a SHA-256; write 64 hex digits`},
 		{"parry bad time", `{"techniques":["T1078"],"time":"yesterday"}`, "", `parry alert: field time: "yesterday" is not an RFC 3339 time; write times like 2026-11-22T09:02:41Z`},
+		{"parry time before year 1 in UTC", `{"techniques":["T1078"],"time":"0000-01-01T00:00:00+01:00"}`, "", `parry alert: field time: "0000-01-01T00:00:00+01:00" is not an RFC 3339 time; write times like 2026-11-22T09:02:41Z`},
 		{"parry wrong type", `{"techniques":"T1078"}`, "", "parry alert at byte 21: field techniques: is a JSON string, want a list of strings; send the field with the documented type"},
 		{"defender named without an id", `{"title":"x","severity":"high"}`, "defender", "defender alert: has no id or providerAlertId, so it is not in the defender format; post the alert as Microsoft Graph returns it (GET /security/alerts_v2/{id}), or name its real source (or none, to detect it)"},
 		{"defender wrong type", `{"@odata.type":"#microsoft.graph.security.alert","mitreTechniques":[1]}`, "", "defender alert at byte 69: field mitreTechniques: is a JSON number, want a string; send the field with the documented type"},
