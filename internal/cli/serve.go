@@ -14,7 +14,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/parry-soc/parry/internal/frontdoor"
-	"github.com/parry-soc/parry/internal/slackapp"
 )
 
 // serveCommand runs the front door: Slack's interactivity endpoint on --listen and, with SLACK_APP_TOKEN,
@@ -59,7 +58,7 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "warning: SLACK_BOT_TOKEN is not set: Deny and Close cannot open their forms, refusals cannot be explained")
 	}
 	api, sm := slackClients(botToken, appToken, env.Getenv("SLACK_API_URL"), log)
-	handler, err := slackapp.NewHandler(slackapp.HandlerConfig{Slack: api, Runs: frontdoor.Runs{Client: sess.client}, Key: key, Retry: retry, Logger: log})
+	handler, err := frontdoor.NewHandler(frontdoor.HandlerConfig{Slack: api, Runs: frontdoor.Runs{Client: sess.client}, Key: key, Retry: retry, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -120,8 +119,8 @@ func slackClients(botToken, appToken, apiURL string, log *slog.Logger) (*slack.C
 
 // retryPolicy reads how clicks are retried while no worker answers: PARRY_FRONTDOOR_RETRY bounds the whole
 // (default 15m), PARRY_FRONTDOOR_ATTEMPT one attempt (default 10s).
-func retryPolicy(env Env) (slackapp.Retry, error) {
-	retry := slackapp.DefaultRetry
+func retryPolicy(env Env) (frontdoor.Retry, error) {
+	retry := frontdoor.DefaultRetry
 	for _, v := range []struct {
 		name string
 		d    *time.Duration

@@ -7,6 +7,10 @@
 // 401 and nothing else happens. A verified interaction is acknowledged at once — Slack gives an app 3 s —
 // and the work (a modal, the Update to the run) continues in the background.
 //
+// Handler (interactions.go) turns a verified click into a signed statement and sends it to the run as an
+// Update, retrying with the same Update id until a worker answers; the forms (deny reason, close) are
+// modals it opens.
+//
 // The front door vouches for Slack users with its own ed25519 key (PARRY_FRONTDOOR_KEY; the dev default
 // creates PARRY_HOME/keys/frontdoor.key): every run pins the public half in its input, and the workflow
 // checks that the front door key speaks only for Slack users.
@@ -26,16 +30,14 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-
-	"github.com/parry-soc/parry/internal/slackapp"
 )
 
-// Interactions handles verified Slack interactions; *slackapp.Handler is Parry's.
+// Interactions handles verified Slack interactions; *Handler is Parry's.
 type Interactions interface {
-	Handle(ic slack.InteractionCallback) slackapp.Ack
+	Handle(ic slack.InteractionCallback) Ack
 }
 
-var _ Interactions = (*slackapp.Handler)(nil)
+var _ Interactions = (*Handler)(nil)
 
 // DefaultMaxBody bounds a request body. Slack's interaction payloads carry the clicked message or the
 // submitted view: tens of kilobytes at most.

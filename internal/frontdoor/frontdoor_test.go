@@ -24,11 +24,11 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	got  []slack.InteractionCallback
-	ack  slackapp.Ack
+	ack  frontdoor.Ack
 	wait time.Duration
 }
 
-func (r *recorder) Handle(ic slack.InteractionCallback) slackapp.Ack {
+func (r *recorder) Handle(ic slack.InteractionCallback) frontdoor.Ack {
 	time.Sleep(r.wait)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -149,7 +149,7 @@ func TestVerifiedClickIsAckedAtOnce(t *testing.T) {
 		t.Errorf("handler got %+v, want UserLead1's approve click", ic)
 	}
 
-	rec.ack = slackapp.Ack{Errors: map[string]string{slackapp.BlockReason: "Say why"}}
+	rec.ack = frontdoor.Ack{Errors: map[string]string{slackapp.BlockReason: "Say why"}}
 	sub := fake.ViewSubmission(slacktest.Submission{User: slacktest.UserLead1, CallbackID: slackapp.CallbackDeny, PrivateMetadata: `{"r":"x"}`})
 	resp, err = slacktest.PostInteraction(ctx, base+"/slack/interactions", fake.SigningSecret(), sub)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/parry-soc/parry/approval"
 	"github.com/parry-soc/parry/internal/runs"
-	"github.com/parry-soc/parry/internal/slackapp"
 	"github.com/parry-soc/parry/workflows"
 )
 
@@ -20,7 +19,7 @@ type Runs struct {
 	Client client.Client
 }
 
-var _ slackapp.Updater = Runs{}
+var _ Updater = Runs{}
 
 // Send sends a signed statement as the decide, task-done or close Update and waits for the run's answer.
 //
@@ -33,7 +32,7 @@ func (r Runs) Send(ctx context.Context, a approval.Assertion) (workflows.Answer,
 	var ans workflows.Answer
 	st, err := a.Decode()
 	if err != nil {
-		return ans, &slackapp.RejectedError{Why: "malformed statement: " + err.Error()}
+		return ans, &RejectedError{Why: "malformed statement: " + err.Error()}
 	}
 	var name string
 	var arg any
@@ -45,7 +44,7 @@ func (r Runs) Send(ctx context.Context, a approval.Assertion) (workflows.Answer,
 	case approval.Close:
 		name, arg = workflows.UpdateClose, workflows.CloseRequest{Assertion: a}
 	default:
-		return ans, &slackapp.RejectedError{Why: fmt.Sprintf("unknown verb %q", st.Verb)}
+		return ans, &RejectedError{Why: fmt.Sprintf("unknown verb %q", st.Verb)}
 	}
 	h, err := r.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   st.Run,
@@ -63,7 +62,7 @@ func (r Runs) Send(ctx context.Context, a approval.Assertion) (workflows.Answer,
 	return ans, nil
 }
 
-// final turns the errors no retry can fix into *slackapp.RejectedError: the validator's rejection (an
+// final turns the errors no retry can fix into *RejectedError: the validator's rejection (an
 // application error), a run that does not exist or has ended, a request Temporal calls invalid. Anything
 // else — no worker yet, a timeout, the server unavailable — is returned as is, to be retried.
 func final(run, name string, err error) error {
@@ -72,11 +71,11 @@ func final(run, name string, err error) error {
 	var invalid *serviceerror.InvalidArgument
 	switch {
 	case errors.As(err, &app):
-		return &slackapp.RejectedError{Why: app.Message()}
+		return &RejectedError{Why: app.Message()}
 	case errors.As(err, &notFound):
-		return &slackapp.RejectedError{Why: fmt.Sprintf("run %s does not exist or has ended", run)}
+		return &RejectedError{Why: fmt.Sprintf("run %s does not exist or has ended", run)}
 	case errors.As(err, &invalid):
-		return &slackapp.RejectedError{Why: fmt.Sprintf("Temporal refused the %s request: %s", name, invalid.Message)}
+		return &RejectedError{Why: fmt.Sprintf("Temporal refused the %s request: %s", name, invalid.Message)}
 	}
 	return fmt.Errorf("%s on run %s: %w", name, run, err)
 }

@@ -42,7 +42,7 @@ func TestSocketModeHandsInteractionsToTheSameHandler(t *testing.T) {
 		t.Fatalf("handler got %+v, want UserLead2's approve click", calls)
 	}
 
-	rec.ack = slackapp.Ack{Errors: map[string]string{slackapp.BlockDisposition: "Pick a disposition"}}
+	rec.ack = frontdoor.Ack{Errors: map[string]string{slackapp.BlockDisposition: "Pick a disposition"}}
 	env, err = fake.SendInteractive(fake.ViewSubmission(slacktest.Submission{User: slacktest.UserLead1, CallbackID: slackapp.CallbackClose, PrivateMetadata: `{"r":"x"}`}))
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
-// Package slackapp is Parry's Slack app: the notifier that posts a run's parent message and threads its
-// events, the approval, task and close buttons, the approver directory (Slack user groups), and the
-// decoding of what comes back when a responder clicks. The name avoids shadowing github.com/slack-go/slack.
+// Package slackapp is Parry's Slack app as workers use it: the notifier that posts a run's parent message
+// and threads its events, the approval, task and close buttons and what their values carry, and the
+// approver directory (Slack user groups). Handling the clicks that come back is the front door's
+// (internal/frontdoor), which keeps this package — imported by activities — free of workflow code. The name
+// avoids shadowing github.com/slack-go/slack.
 package slackapp
 
 import (

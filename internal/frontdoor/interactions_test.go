@@ -1,4 +1,4 @@
-package slackapp_test
+package frontdoor_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/internal/frontdoor"
 	"github.com/parry-soc/parry/internal/slackapp"
 	"github.com/parry-soc/parry/workflows"
 )
@@ -91,7 +92,7 @@ type fakeRuns struct {
 func (f *fakeRuns) Send(ctx context.Context, a approval.Assertion) (workflows.Answer, error) {
 	st, err := a.Decode()
 	if err != nil {
-		return workflows.Answer{}, &slackapp.RejectedError{Why: err.Error()}
+		return workflows.Answer{}, &frontdoor.RejectedError{Why: err.Error()}
 	}
 	f.mu.Lock()
 	f.sent = append(f.sent, a)
@@ -129,14 +130,14 @@ func (f *fakeRuns) count() int {
 var noWorker = fmt.Errorf("decide on run parry-x: %w", context.DeadlineExceeded)
 
 type testHandler struct {
-	*slackapp.Handler
+	*frontdoor.Handler
 	slack *fakeSlack
 	runs  *fakeRuns
 	pub   ed25519.PublicKey
 	logs  *bytes.Buffer
 }
 
-func newTestHandler(t *testing.T, retry slackapp.Retry, answer func(int, approval.Statement) (workflows.Answer, error)) *testHandler {
+func newTestHandler(t *testing.T, retry frontdoor.Retry, answer func(int, approval.Statement) (workflows.Answer, error)) *testHandler {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -144,7 +145,7 @@ func newTestHandler(t *testing.T, retry slackapp.Retry, answer func(int, approva
 	}
 	fs, fr := &fakeSlack{}, &fakeRuns{answer: answer}
 	var logs bytes.Buffer
-	h, err := slackapp.NewHandler(slackapp.HandlerConfig{Slack: fs, Runs: fr, Key: priv, Retry: retry,
+	h, err := frontdoor.NewHandler(frontdoor.HandlerConfig{Slack: fs, Runs: fr, Key: priv, Retry: retry,
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +165,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-var fastRetry = slackapp.Retry{Attempt: 50 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Total: 5 * time.Second}
+var fastRetry = frontdoor.Retry{Attempt: 50 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Total: 5 * time.Second}
 
 // eventually waits for cond, failing the test after a few seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -282,9 +283,9 @@ func TestClickerIsToldWhatCameOfTheClick(t *testing.T) {
 			nil, "refused: slack:U0LEAD1 (dana) already approved: one person counts once. Nothing changed."},
 		{"counted towards min", workflows.Answer{Outcome: workflows.OutcomeCounted, Why: "1 of 2 approvals", State: workflows.ApprovalOpen},
 			nil, "Your approval of isolate-host is counted: 1 of 2 approvals."},
-		{"rejected: already decided", workflows.Answer{}, &slackapp.RejectedError{Why: `approval "isolate-host" is already approved`},
+		{"rejected: already decided", workflows.Answer{}, &frontdoor.RejectedError{Why: `approval "isolate-host" is already approved`},
 			`Parry did not record your approval of isolate-host: approval "isolate-host" is already approved.`},
-		{"rejected: run ended", workflows.Answer{}, &slackapp.RejectedError{Why: "run parry-x does not exist or has ended"},
+		{"rejected: run ended", workflows.Answer{}, &frontdoor.RejectedError{Why: "run parry-x does not exist or has ended"},
 			"Parry did not record your approval of isolate-host: run parry-x does not exist or has ended."},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package slackapp
+package frontdoor
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/parry-soc/parry/internal/slackapp"
 	"github.com/parry-soc/parry/workflows"
 )
 
@@ -35,19 +36,19 @@ func encodeFormMetadata(m formMetadata) string {
 
 // denyForm asks why a step is denied. The reason is required: it goes in the approval log.
 func denyForm(m formMetadata) slack.ModalViewRequest {
-	reason := slack.NewPlainTextInputBlockElement(formText("e.g. the host runs the payroll batch tonight"), InputReason)
+	reason := slack.NewPlainTextInputBlockElement(formText("e.g. the host runs the payroll batch tonight"), slackapp.InputReason)
 	reason.Multiline = true
 	reason.MaxLength = 500
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
-		CallbackID:      CallbackDeny,
+		CallbackID:      slackapp.CallbackDeny,
 		Title:           formText("Deny step"),
 		Submit:          formText("Deny"),
 		Close:           formText("Cancel"),
 		PrivateMetadata: encodeFormMetadata(m),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			slack.NewSectionBlock(formMarkdown(fmt.Sprintf("Deny *%s* in run `%s`? The step will not run.", m.Approval, m.Run)), nil, nil),
-			slack.NewInputBlock(BlockReason, formText("Why?"), formText("Recorded in the run's approval log."), reason),
+			slack.NewInputBlock(slackapp.BlockReason, formText("Why?"), formText("Recorded in the run's approval log."), reason),
 		}},
 	}
 }
@@ -58,25 +59,25 @@ func closeForm(m formMetadata) slack.ModalViewRequest {
 	for _, d := range workflows.Dispositions {
 		options = append(options, slack.NewOptionBlockObject(d, formText(dispositionLabels[d]), nil))
 	}
-	disposition := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, formText("Pick a disposition"), InputDisposition, options...)
-	rollbackBox := slack.NewCheckboxGroupsBlockElement(InputRollback, slack.NewOptionBlockObject(RollbackOptionVal,
+	disposition := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, formText("Pick a disposition"), slackapp.InputDisposition, options...)
+	rollbackBox := slack.NewCheckboxGroupsBlockElement(slackapp.InputRollback, slack.NewOptionBlockObject(slackapp.RollbackOptionVal,
 		formText("Roll back containment"),
 		formText("Release what this run contained, newest first. Needs its own approval: the approvers are asked before anything is released.")))
-	rollback := slack.NewInputBlock(BlockRollback, formText("Rollback"), nil, rollbackBox)
+	rollback := slack.NewInputBlock(slackapp.BlockRollback, formText("Rollback"), nil, rollbackBox)
 	rollback.Optional = true
-	note := slack.NewPlainTextInputBlockElement(formText("e.g. IT's phishing drill"), InputReason)
-	reason := slack.NewInputBlock(BlockReason, formText("Note"), formText("Recorded with the close."), note)
+	note := slack.NewPlainTextInputBlockElement(formText("e.g. IT's phishing drill"), slackapp.InputReason)
+	reason := slack.NewInputBlock(slackapp.BlockReason, formText("Note"), formText("Recorded with the close."), note)
 	reason.Optional = true
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
-		CallbackID:      CallbackClose,
+		CallbackID:      slackapp.CallbackClose,
 		Title:           formText("Close run"),
 		Submit:          formText("Close run"),
 		Close:           formText("Cancel"),
 		PrivateMetadata: encodeFormMetadata(m),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			slack.NewSectionBlock(formMarkdown(fmt.Sprintf("Close run `%s`. Steps that have not run yet are canceled.", m.Run)), nil, nil),
-			slack.NewInputBlock(BlockDisposition, formText("Disposition"), nil, disposition),
+			slack.NewInputBlock(slackapp.BlockDisposition, formText("Disposition"), nil, disposition),
 			rollback,
 			reason,
 		}},

@@ -1,4 +1,4 @@
-package slackapp
+package frontdoor
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/internal/slackapp"
 	"github.com/parry-soc/parry/workflows"
 )
 
@@ -154,9 +155,9 @@ func (h *Handler) Handle(ic slack.InteractionCallback) Ack {
 		}
 	case slack.InteractionTypeViewSubmission:
 		switch ic.View.CallbackID {
-		case CallbackDeny:
+		case slackapp.CallbackDeny:
 			return h.denySubmitted(ic)
-		case CallbackClose:
+		case slackapp.CallbackClose:
 			return h.closeSubmitted(ic)
 		}
 		h.logger.Info("slack: ignored a form that is not Parry's", "callback_id", ic.View.CallbackID, "user", ic.User.ID)
@@ -212,7 +213,7 @@ type replyTo struct {
 
 // formMetadata is a modal's private_metadata: the button's value, and where to answer.
 type formMetadata struct {
-	ButtonValue
+	slackapp.ButtonValue
 	Channel string `json:"c,omitempty"`
 	Thread  string `json:"t,omitempty"`
 }
@@ -228,7 +229,7 @@ func (h *Handler) blockAction(ic slack.InteractionCallback, act *slack.BlockActi
 		log.Warn("slack: ignored a click without a user id")
 		return
 	}
-	v, err := DecodeButtonValue(act.Value)
+	v, err := slackapp.DecodeButtonValue(act.Value)
 	if err != nil {
 		log.Warn("slack: ignored a click", "error", err)
 		h.spawn(func(ctx context.Context) { h.reply(ctx, to, "Parry could not read this button: "+err.Error()) })
@@ -236,14 +237,14 @@ func (h *Handler) blockAction(ic slack.InteractionCallback, act *slack.BlockActi
 	}
 	st := approval.Statement{Run: v.Run, Actor: clickActor(ic), Nonce: clickNonce(ic.TriggerID, act.ActionTs, act.ActionID)}
 	switch act.ActionID {
-	case ActionApprove:
+	case slackapp.ActionApprove:
 		st.Subject, st.Verb = v.Approval, approval.Approve
-	case ActionTaskDone:
+	case slackapp.ActionTaskDone:
 		st.Subject, st.Verb = v.Step, approval.Done
-	case ActionDeny:
+	case slackapp.ActionDeny:
 		h.openForm(ic, to, denyForm(formMetadata{ButtonValue: v, Channel: to.Channel, Thread: to.Thread}))
 		return
-	case ActionClose:
+	case slackapp.ActionClose:
 		h.openForm(ic, to, closeForm(formMetadata{ButtonValue: v, Channel: to.Channel, Thread: to.Thread}))
 		return
 	default:
@@ -279,9 +280,9 @@ func (h *Handler) denySubmitted(ic slack.InteractionCallback) Ack {
 		h.logger.Warn("slack: ignored a deny form", "user", ic.User.ID, "error", err)
 		return Ack{}
 	}
-	reason := strings.TrimSpace(formInput(ic.View.State, BlockReason, InputReason).Value)
+	reason := strings.TrimSpace(formInput(ic.View.State, slackapp.BlockReason, slackapp.InputReason).Value)
 	if reason == "" {
-		return Ack{Errors: map[string]string{BlockReason: "Say why: the reason goes in the run's approval log."}}
+		return Ack{Errors: map[string]string{slackapp.BlockReason: "Say why: the reason goes in the run's approval log."}}
 	}
 	if meta.Approval == "" {
 		h.logger.Warn("slack: ignored a deny form that names no approval", "user", ic.User.ID, "run", meta.Run)
@@ -298,15 +299,15 @@ func (h *Handler) closeSubmitted(ic slack.InteractionCallback) Ack {
 		h.logger.Warn("slack: ignored a close form", "user", ic.User.ID, "error", err)
 		return Ack{}
 	}
-	disposition := formInput(ic.View.State, BlockDisposition, InputDisposition).SelectedOption.Value
+	disposition := formInput(ic.View.State, slackapp.BlockDisposition, slackapp.InputDisposition).SelectedOption.Value
 	if !slices.Contains(workflows.Dispositions, disposition) {
-		return Ack{Errors: map[string]string{BlockDisposition: "Pick a disposition: " + strings.Join(workflows.Dispositions, ", ") + "."}}
+		return Ack{Errors: map[string]string{slackapp.BlockDisposition: "Pick a disposition: " + strings.Join(workflows.Dispositions, ", ") + "."}}
 	}
 	rollback := false
-	for _, o := range formInput(ic.View.State, BlockRollback, InputRollback).SelectedOptions {
-		rollback = rollback || o.Value == RollbackOptionVal
+	for _, o := range formInput(ic.View.State, slackapp.BlockRollback, slackapp.InputRollback).SelectedOptions {
+		rollback = rollback || o.Value == slackapp.RollbackOptionVal
 	}
-	reason := strings.TrimSpace(formInput(ic.View.State, BlockReason, InputReason).Value)
+	reason := strings.TrimSpace(formInput(ic.View.State, slackapp.BlockReason, slackapp.InputReason).Value)
 	h.submit(approval.Statement{Run: meta.Run, Subject: workflows.CloseSubject, Verb: approval.Close, Actor: clickActor(ic),
 		Reason: reason, Disposition: disposition, Rollback: rollback,
 		Nonce: clickNonce(ic.TriggerID, ic.View.ID, ic.View.Hash)}, formReply(ic, meta))
