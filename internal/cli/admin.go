@@ -182,15 +182,7 @@ func sendStatement(ctx context.Context, env Env, dev bool, st approval.Statement
 		return err
 	}
 	defer sess.Close()
-	var ans workflows.Answer
-	switch st.Verb {
-	case approval.Done:
-		ans, err = runs.TaskDone(ctx, sess.client, st.Run, st.Subject, a)
-	case approval.Close:
-		ans, err = runs.Close(ctx, sess.client, st.Run, a)
-	default:
-		ans, err = runs.Decide(ctx, sess.client, st.Run, st.Subject, a)
-	}
+	ans, err := runs.Send(ctx, sess.client, a)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 		for _, a := range res.Approvals {
 			if a.State == workflows.ApprovalOpen && !answered[a.ID] {
 				answered[a.ID] = true
-				if _, err := runs.Decide(ctx, c, started.RunID, a.ID, sign(a.ID, approval.Approve)); err != nil {
+				if _, err := runs.Send(ctx, c, sign(a.ID, approval.Approve)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -129,7 +129,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 		for _, tk := range res.Tasks {
 			if tk.Done.IsZero() && !answered["task:"+tk.Step] {
 				answered["task:"+tk.Step] = true
-				if _, err := runs.TaskDone(ctx, c, started.RunID, tk.Step, sign(tk.Step, approval.Done)); err != nil {
+				if _, err := runs.Send(ctx, c, sign(tk.Step, approval.Done)); err != nil {
 					t.Fatal(err)
 				}
 			}

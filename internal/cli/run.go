@@ -282,7 +282,7 @@ func watch(ctx context.Context, env Env, c client.Client, runID string, o runOpt
 			if err != nil {
 				return res, err
 			}
-			if _, err := runs.TaskDone(ctx, c, runID, t.Step, a); err != nil {
+			if _, err := runs.Send(ctx, c, a); err != nil {
 				return res, err
 			}
 		}
@@ -314,7 +314,7 @@ func sign(ctx context.Context, c client.Client, id operators.Identity, runID, ap
 	if err != nil {
 		return err
 	}
-	ans, err := runs.Decide(ctx, c, runID, approvalID, a)
+	ans, err := runs.Send(ctx, c, a)
 	if err != nil {
 		return err
 	}

@@ -21,43 +21,18 @@ type Runs struct {
 
 var _ Updater = Runs{}
 
-// Send sends a signed statement as the decide, task-done or close Update and waits for the run's answer.
-//
-// The Update id is derived from the run, the Update, its subject, the Slack user, the verb and the
-// statement's nonce, which names the click: every retry of one click is the same Update to Temporal (the
-// server deduplicates it, accepted or still waiting for a worker), while a second click is a second attempt
-// the run records — refused when the same person already approved. (runs.Decide leaves the nonce out: an
-// operator's repeated CLI command is one request.)
+// Send sends a signed statement with runs.Send and waits for the run's answer. The front door's statements
+// carry a nonce naming the click: every retry of one click is the same Update to Temporal (the server
+// deduplicates it, accepted or still waiting for a worker), while a second click is a second attempt the
+// run records — refused when the same person already approved.
 func (r Runs) Send(ctx context.Context, a approval.Assertion) (workflows.Answer, error) {
-	var ans workflows.Answer
 	st, err := a.Decode()
 	if err != nil {
-		return ans, &RejectedError{Why: "malformed statement: " + err.Error()}
+		return workflows.Answer{}, &RejectedError{Why: "malformed statement: " + err.Error()}
 	}
-	var name string
-	var arg any
-	switch st.Verb {
-	case approval.Approve, approval.Deny:
-		name, arg = workflows.UpdateDecide, workflows.DecideRequest{Approval: st.Subject, Assertion: a}
-	case approval.Done:
-		name, arg = workflows.UpdateTaskDone, workflows.TaskDoneRequest{Step: st.Subject, Assertion: a}
-	case approval.Close:
-		name, arg = workflows.UpdateClose, workflows.CloseRequest{Assertion: a}
-	default:
-		return ans, &RejectedError{Why: fmt.Sprintf("unknown verb %q", st.Verb)}
-	}
-	h, err := r.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   st.Run,
-		UpdateName:   name,
-		UpdateID:     runs.UpdateID(st.Run, name, st.Subject, st.Actor.Kind, st.Actor.ID, st.Verb, st.Nonce),
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, &ans)
-	}
+	ans, err := runs.Send(ctx, r.Client, a)
 	if err != nil {
-		return ans, final(st.Run, name, err)
+		return ans, final(st.Run, st.Verb, err)
 	}
 	return ans, nil
 }

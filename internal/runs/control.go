@@ -36,34 +36,30 @@ func UpdateID(parts ...string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Decide sends an approval decision and returns how the run recorded it.
-func Decide(ctx context.Context, c client.Client, runID, approvalID string, a approval.Assertion) (workflows.Answer, error) {
+// Send sends a signed statement to its run as the matching Update — decide (approve, deny), task-done or
+// close — and returns the attempt as the run recorded it. The Update id is derived from what the statement
+// says and its nonce: sending the same assertion again (a retry, a lost reply) is the same request to
+// Temporal, while a statement with another nonce (a second click in Slack) is a second attempt the run
+// records. The CLI signs without a nonce, so repeating a command is one request.
+func Send(ctx context.Context, c client.Client, a approval.Assertion) (workflows.Answer, error) {
 	st, err := a.Decode()
 	if err != nil {
 		return workflows.Answer{}, err
 	}
-	id := UpdateID(runID, approvalID, st.Actor.Kind, st.Actor.ID, st.Verb)
-	return update(ctx, c, runID, workflows.UpdateDecide, id, workflows.DecideRequest{Approval: approvalID, Assertion: a})
-}
-
-// TaskDone marks a manual task done.
-func TaskDone(ctx context.Context, c client.Client, runID, step string, a approval.Assertion) (workflows.Answer, error) {
-	st, err := a.Decode()
-	if err != nil {
-		return workflows.Answer{}, err
+	var name string
+	var arg any
+	switch st.Verb {
+	case approval.Approve, approval.Deny:
+		name, arg = workflows.UpdateDecide, workflows.DecideRequest{Approval: st.Subject, Assertion: a}
+	case approval.Done:
+		name, arg = workflows.UpdateTaskDone, workflows.TaskDoneRequest{Step: st.Subject, Assertion: a}
+	case approval.Close:
+		name, arg = workflows.UpdateClose, workflows.CloseRequest{Assertion: a}
+	default:
+		return workflows.Answer{}, fmt.Errorf("statement verb %q: want approve, deny, done or close", st.Verb)
 	}
-	id := UpdateID(runID, "task", step, st.Actor.Kind, st.Actor.ID)
-	return update(ctx, c, runID, workflows.UpdateTaskDone, id, workflows.TaskDoneRequest{Step: step, Assertion: a})
-}
-
-// Close closes a run with a disposition, optionally asking for a rollback.
-func Close(ctx context.Context, c client.Client, runID string, a approval.Assertion) (workflows.Answer, error) {
-	st, err := a.Decode()
-	if err != nil {
-		return workflows.Answer{}, err
-	}
-	id := UpdateID(runID, "close", st.Actor.Kind, st.Actor.ID, st.Disposition, fmt.Sprint(st.Rollback))
-	return update(ctx, c, runID, workflows.UpdateClose, id, workflows.CloseRequest{Assertion: a})
+	id := UpdateID(st.Run, name, st.Subject, st.Actor.Kind, st.Actor.ID, st.Verb, st.Disposition, fmt.Sprint(st.Rollback), st.Nonce)
+	return update(ctx, c, st.Run, name, id, arg)
 }
 
 func update(ctx context.Context, c client.Client, runID, name, id string, arg any) (workflows.Answer, error) {
