@@ -63,7 +63,9 @@ type Approval struct {
 	ID        string    `json:"id"`
 	Group     string    `json:"group"`
 	Min       int       `json:"min"`
-	Approvers []string  `json:"approvers,omitempty"` // Slack user ids and operator names who may decide
+	Approvers []string  `json:"approvers,omitempty"` // "slack:U…" users and "operator:name" operators who may decide
+	// SlackGroups are the Slack user groups whose members may decide (mention them to reach everyone).
+	SlackGroups []string `json:"slack_groups,omitempty"`
 	Deadline  time.Time `json:"deadline,omitzero"`
 	What      string    `json:"what,omitempty"` // what will happen, to what
 	Why       string    `json:"why,omitempty"`

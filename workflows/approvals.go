@@ -22,9 +22,33 @@ type gate struct {
 	granted map[string]bool // actors whose approve counted
 	// cancelOnHalt is false for the rollback approval, which is asked for while the run is closing.
 	cancelOnHalt bool
+	// resolved is set once the group's Slack user groups are looked up (or the lookup failed).
+	resolved bool
+}
+
+// resolveGroups looks up the members of the approver group's Slack user groups (approvers.resolve) and adds
+// them to who may decide. A failed lookup escalates; listed users and operators can still decide.
+func (r *run) resolveGroups(ctx workflow.Context, g *gate, id, step string) {
+	defer func() { g.resolved = true }()
+	var members actions.ResolveResult
+	opts := activityOptions("approvers-"+id, mustAction(actions.ResolveApprovers), nil)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), actions.ResolveApprovers, actions.ResolveRequest{Groups: g.group.SlackGroups}).Get(ctx, &members)
+	if err != nil {
+		r.escalate(ctx, fmt.Sprintf("could not resolve approver group %s for %s: %s", g.group.ID, id, errorMessage(err)), "", step)
+		return
+	}
+	for _, gid := range g.group.SlackGroups {
+		for _, u := range members.Members[gid] {
+			g.slack[u] = true
+		}
+	}
+	r.state(g).Approvers = r.approverList(g)
 }
 
 func (r *run) state(g *gate) *ApprovalState { return &r.res.Approvals[g.idx] }
+
+// resolveWait bounds how long a Slack user's decision waits for the approver group lookup.
+const resolveWait = 2 * time.Minute
 
 // approveStep opens a step's approval and waits for its outcome. It reports whether the step may run.
 func (r *run) approveStep(ctx workflow.Context, p *playbooks.Phase, st *playbooks.Step, act actions.Action, with map[string]any) bool {
@@ -88,23 +112,9 @@ func (r *run) openApproval(ctx workflow.Context, id, step string, spec playbooks
 		group = &playbooks.ApproverGroup{ID: spec.By, Min: 1}
 	}
 	min := max(group.Min, 1)
-	g := &gate{group: group, slack: map[string]bool{}, granted: map[string]bool{}, cancelOnHalt: cancelOnHalt}
+	g := &gate{group: group, slack: map[string]bool{}, granted: map[string]bool{}, cancelOnHalt: cancelOnHalt, resolved: len(group.SlackGroups) == 0}
 	for _, u := range group.SlackUsers {
 		g.slack[u] = true
-	}
-	if len(group.SlackGroups) > 0 {
-		var members actions.ResolveResult
-		opts := activityOptions("approvers-"+id, mustAction(actions.ResolveApprovers), nil)
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), actions.ResolveApprovers, actions.ResolveRequest{Groups: group.SlackGroups}).Get(ctx, &members)
-		if err != nil {
-			// Listed users and operators can still decide; the responders are told.
-			r.escalate(ctx, fmt.Sprintf("could not resolve approver group %s for %s: %s", group.ID, id, errorMessage(err)), "", step)
-		}
-		for _, gid := range group.SlackGroups {
-			for _, u := range members.Members[gid] {
-				g.slack[u] = true
-			}
-		}
 	}
 	timeout := spec.Timeout
 	if timeout <= 0 {
@@ -126,7 +136,13 @@ func (r *run) openApproval(ctx workflow.Context, id, step string, spec playbooks
 	r.approvals[id] = g
 	a := r.state(g)
 	r.emit(ctx, notify.Event{Kind: notify.ApprovalRequested, Step: step, Deadline: a.Deadline, Message: why,
-		Approval: &notify.Approval{ID: id, Group: group.ID, Min: min, Approvers: a.Approvers, Deadline: a.Deadline, What: what, Why: why}})
+		Approval: &notify.Approval{ID: id, Group: group.ID, Min: min, Approvers: a.Approvers, SlackGroups: group.SlackGroups,
+			Deadline: a.Deadline, What: what, Why: why}})
+	if !g.resolved {
+		// Group members are looked up beside the approval, not before it: an operator can decide at once,
+		// and a Slack outage never holds up containment that operators approve.
+		workflow.Go(ctx, func(ctx workflow.Context) { r.resolveGroups(ctx, g, id, step) })
+	}
 
 	ok, _ := workflow.AwaitWithTimeout(ctx, timeout, func() bool {
 		return r.state(g).State != ApprovalOpen || (cancelOnHalt && r.halted())
@@ -216,8 +232,12 @@ func (r *run) openApprovalIDs() string {
 // decide records one approval attempt and applies it when it counts.
 func (r *run) decide(ctx workflow.Context, req DecideRequest) (Answer, error) {
 	g := r.approvals[req.Approval]
-	a := r.state(g)
 	st, key, err := approval.Verify(r.in.Keys, req.Assertion)
+	if err == nil && st.Actor.Kind == approval.ActorSlack && !g.slack[st.Actor.ID] && !g.resolved {
+		// A click can beat the group lookup; judge it once the members are known.
+		_, _ = workflow.AwaitWithTimeout(ctx, resolveWait, func() bool { return g.resolved })
+	}
+	a := r.state(g)
 	att := Attempt{Approval: a.ID, Actor: st.Actor.String(), Verb: st.Verb, Reason: st.Reason, At: workflow.Now(ctx), KeyID: st.KeyID}
 	actor := st.Actor.Kind + ":" + st.Actor.ID
 	switch {

@@ -112,7 +112,7 @@ var (
 	evStepStarted   = notify.Event{Kind: notify.StepStarted, Phase: "immediate", Step: "isolate-host", Action: "edr.isolate_host"}
 	evStepFinished  = notify.Event{Kind: notify.StepFinished, Phase: "immediate", Step: "isolate-host", Action: "edr.isolate_host", Status: "succeeded", Message: "ws-0042 isolated (lab: simulated)"}
 	evApprovalAsked = notify.Event{Kind: notify.ApprovalRequested, Step: "isolate-host", Deadline: t0.Add(7 * time.Minute), Message: "Macro-enabled invoice: isolate-host",
-		Approval: &notify.Approval{ID: "isolate-host", Group: "containment", Min: 1, Approvers: []string{"operator:alice", "slack:U0LEAD1", "slack:U0LEAD2"},
+		Approval: &notify.Approval{ID: "isolate-host", Group: "containment", Min: 1, Approvers: []string{"operator:alice", "slack:U0LEAD1", "slack:U0LEAD2"}, SlackGroups: []string{"S0SOCLEADS"},
 			Deadline: t0.Add(7 * time.Minute), What: "Isolate a host from the network (edr.isolate_host host=ws-0042)", Why: "Macro-enabled invoice: isolate-host"}}
 	evApproved = notify.Event{Kind: notify.ApprovalDecided, Step: "isolate-host", Status: "approved", Message: "isolate-host approved by slack:U0LEAD1 (Lead One)",
 		Approval: &notify.Approval{ID: "isolate-host", Group: "containment", Min: 1, Actor: "slack:U0LEAD1 (Lead One)", Decision: "approve", Outcome: "approved"}}

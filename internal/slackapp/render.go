@@ -223,7 +223,14 @@ func (r renderer) approvalRequest(e notify.Event) (message, error) {
 	if err != nil {
 		return message{}, err
 	}
-	who := actorsText(a.Approvers)
+	var mentions []string
+	for _, g := range a.SlackGroups {
+		mentions = append(mentions, subteam(g))
+	}
+	if users := actorsText(a.Approvers); users != "" {
+		mentions = append(mentions, users)
+	}
+	who := strings.Join(mentions, ", ")
 	if who == "" {
 		who = "no one listed: operators granted group *" + esc(a.Group) + "* can decide with `trigger approve`"
 	}
