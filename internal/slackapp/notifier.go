@@ -129,7 +129,7 @@ func (n *Notifier) Notify(ctx context.Context, e notify.Event) (notify.Posted, e
 		if err != nil {
 			return notify.Posted{}, provider.InvalidInput("render the parent message of run %s: %v", e.Run.ID, err)
 		}
-		ref, err := n.post(ctx, n.channel(e.Run.Channel), "", m)
+		ref, err := n.post(ctx, n.channel(e.Run.Channel), "", m, metadata(e, "parent"))
 		if err != nil {
 			return notify.Posted{}, err
 		}
@@ -143,7 +143,7 @@ func (n *Notifier) Notify(ctx context.Context, e notify.Event) (notify.Posted, e
 			return d.posted, err
 		}
 		if ok {
-			ref, err := n.post(ctx, thread.Channel, thread.TS, m)
+			ref, err := n.post(ctx, thread.Channel, thread.TS, m, metadata(e, "reply"))
 			if err != nil {
 				return d.posted, err
 			}
@@ -254,7 +254,7 @@ func (n *Notifier) Escalate(ctx context.Context, x notify.Escalation) error {
 		}
 	}
 	m := n.render.escalation(x, firstOf(e.Run.Oncall, n.cfg.OncallGroup), link)
-	if _, err := n.post(ctx, ch, "", m); err != nil {
+	if _, err := n.post(ctx, ch, "", m, metadata(e, "escalation")); err != nil {
 		return err
 	}
 	n.memo.markEscalated(e.Run.ID, e.Seq)
@@ -266,8 +266,17 @@ func (n *Notifier) channel(ch string) string {
 	return firstOf(ch, n.cfg.DefaultChannel)
 }
 
+// metadata tags a message with the run event it shows (Slack message metadata, event type
+// parry_run_event): tools reading the channel — and tests proving each event arrived exactly once — can
+// tell which run, event and part a message is without parsing its text.
+func metadata(e notify.Event, part string) slack.SlackMetadata {
+	return slack.SlackMetadata{EventType: "parry_run_event", EventPayload: map[string]any{
+		"run": e.Run.ID, "seq": e.Seq, "kind": e.Kind, "part": part,
+	}}
+}
+
 // post posts m in channel, as a reply in thread ts when ts is set.
-func (n *Notifier) post(ctx context.Context, channel, ts string, m message) (notify.MessageRef, error) {
+func (n *Notifier) post(ctx context.Context, channel, ts string, m message, meta slack.SlackMetadata) (notify.MessageRef, error) {
 	if channel == "" {
 		return notify.MessageRef{}, provider.InvalidInput("no Slack channel: set notify.channel in the playbook or PARRY_SLACK_CHANNEL")
 	}
@@ -277,6 +286,7 @@ func (n *Notifier) post(ctx context.Context, channel, ts string, m message) (not
 		// A technique link or an evidence URL unfurled into a preview would bury the thread.
 		slack.MsgOptionDisableLinkUnfurl(),
 		slack.MsgOptionDisableMediaUnfurl(),
+		slack.MsgOptionMetadata(meta),
 	}
 	if ts != "" {
 		opts = append(opts, slack.MsgOptionTS(ts))
