@@ -60,19 +60,19 @@ type PhaseBudget struct {
 
 // Approval describes an approval in an event.
 type Approval struct {
-	ID        string    `json:"id"`
-	Group     string    `json:"group"`
-	Min       int       `json:"min"`
-	Approvers []string  `json:"approvers,omitempty"` // "slack:U…" users and "operator:name" operators who may decide
+	ID        string   `json:"id"`
+	Group     string   `json:"group"`
+	Min       int      `json:"min"`
+	Approvers []string `json:"approvers,omitempty"` // "slack:U…" users and "operator:name" operators who may decide
 	// SlackGroups are the Slack user groups whose members may decide (mention them to reach everyone).
-	SlackGroups []string `json:"slack_groups,omitempty"`
-	Deadline  time.Time `json:"deadline,omitzero"`
-	What      string    `json:"what,omitempty"` // what will happen, to what
-	Why       string    `json:"why,omitempty"`
-	Actor     string    `json:"actor,omitempty"`
-	Decision  string    `json:"decision,omitempty"` // approve | deny, or the outcome: approved | denied | timed-out
-	Outcome   string    `json:"outcome,omitempty"`  // granted | refused | counted (an attempt), approved | denied (the decision)
-	Reason    string    `json:"reason,omitempty"`
+	SlackGroups []string  `json:"slack_groups,omitempty"`
+	Deadline    time.Time `json:"deadline,omitzero"`
+	What        string    `json:"what,omitempty"` // what will happen, to what
+	Why         string    `json:"why,omitempty"`
+	Actor       string    `json:"actor,omitempty"`
+	Decision    string    `json:"decision,omitempty"` // approve | deny, or the outcome: approved | denied | timed-out
+	Outcome     string    `json:"outcome,omitempty"`  // granted | refused | counted (an attempt), approved | denied (the decision)
+	Reason      string    `json:"reason,omitempty"`
 }
 
 // MessageRef locates a message a notifier posted (in Slack: a channel id and a message ts). The workflow
