@@ -158,6 +158,10 @@ func (r *run) openApproval(ctx workflow.Context, id, step string, spec playbooks
 		r.escalate(ctx, msg, "", step)
 	default:
 		a.State, a.Decided = ApprovalCanceled, workflow.Now(ctx)
+		// Tell responders, so the request stops offering buttons for a decision nobody waits for.
+		msg := fmt.Sprintf("approval %s canceled: %s", id, r.haltReason())
+		r.emit(ctx, notify.Event{Kind: notify.ApprovalDecided, Step: step, Status: ApprovalCanceled, Message: msg,
+			Approval: &notify.Approval{ID: id, Group: group.ID, Min: min, Outcome: ApprovalCanceled}})
 	}
 	return g
 }

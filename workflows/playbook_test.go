@@ -538,3 +538,28 @@ func TestEventsThreadAndUpdateRequestsInPlace(t *testing.T) {
 		t.Errorf("task.done target %+v, want the task request (seq %d)", taskDone.Target, taskReq.Seq)
 	}
 }
+
+// TestClosingCancelsOpenApprovalsAndSaysSo: a run closed while an approval waits cancels it and tells the
+// notifier, so the request stops offering buttons.
+func TestClosingCancelsOpenApprovalsAndSaysSo(t *testing.T) {
+	h := newHarness(t)
+	lead := newOperator(t, "lead")
+	h.trust(lead)
+	h.close(time.Minute, lead, Benign, false)
+	res := h.run(header + sprintf(approvalPlaybook, "containment", "deny"))
+	if res.State != StateClosed || res.Approvals[0].State != ApprovalCanceled || stepState(res, "isolate").State != StepCanceled {
+		t.Fatalf("state %s, approval %s, step %s", res.State, res.Approvals[0].State, stepState(res, "isolate").State)
+	}
+	var decided *notify.Event
+	for i, e := range h.estate.events {
+		if e.Kind == notify.ApprovalDecided {
+			decided = &h.estate.events[i]
+		}
+	}
+	if decided == nil || decided.Approval.Outcome != ApprovalCanceled || decided.Target != res.Approvals[0].Message {
+		t.Errorf("decided event = %+v, want canceled, targeting the request %+v", decided, res.Approvals[0].Message)
+	}
+	if slices.Contains(h.estate.called(), "isolate:edr.isolate_host") {
+		t.Error("the host was isolated after the run closed")
+	}
+}
