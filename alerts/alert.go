@@ -56,6 +56,8 @@ type Alert struct {
 	Hashes     Hashes   `json:"hashes,omitzero"`
 	Email      Email    `json:"email,omitzero"`
 	Time       string   `json:"time,omitempty"` // RFC 3339
+	// Rule names the detection that fired (the vendor's rule name or id), for false-positive rates by rule.
+	Rule string `json:"rule,omitempty"`
 	// Raw is the original payload, kept for audit; never in search attributes.
 	Raw json.RawMessage `json:"raw,omitempty"`
 }

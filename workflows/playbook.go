@@ -97,7 +97,7 @@ func newRun(ctx workflow.Context, in Input) (*run, error) {
 	r.res = Result{
 		RunID:       info.WorkflowExecution.ID,
 		Playbook:    PlaybookRef{ID: pb.ID, Name: pb.Name, Version: pb.Version, SHA256: pb.SHA256, Source: pb.Source},
-		Alert:       AlertRef{ID: in.Alert.ID, Source: in.Alert.Source, Title: in.Alert.Title, Severity: in.Alert.Severity, Host: in.Alert.Host, User: in.Alert.User, Techniques: in.Alert.Techniques},
+		Alert:       AlertRef{ID: in.Alert.ID, Source: in.Alert.Source, Title: in.Alert.Title, Severity: in.Alert.Severity, Host: in.Alert.Host, User: in.Alert.User, Techniques: in.Alert.Techniques, Time: in.Alert.Time, Rule: in.Alert.Rule},
 		Route:       in.Route,
 		State:       StateRunning,
 		Disposition: Undetermined,

@@ -135,6 +135,8 @@ type AlertRef struct {
 	Host       string   `json:"host,omitempty"`
 	User       string   `json:"user,omitempty"`
 	Techniques []string `json:"techniques,omitempty"`
+	Time       string   `json:"time,omitempty"` // when the alert fired (RFC 3339)
+	Rule       string   `json:"rule,omitempty"` // the detection rule that fired
 }
 
 // PhaseResult is one phase's budget and time.

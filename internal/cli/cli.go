@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -57,19 +58,37 @@ func ExitCode(err error) int {
 	return 1
 }
 
-const triggerUsage = `trigger is Parry's operator CLI.
+// command is one trigger subcommand. Each file registers its own in an init function, so adding a command
+// touches no shared list.
+type command struct {
+	name  string
+	usage string // the usage line(s) after "trigger "
+	run   func(ctx context.Context, env Env, args []string) error
+}
 
-Usage:
-  trigger run ALERT.json [--playbook ID|FILE] [--source S] [--dev] [--wait] [--hold] [--auto-approve] [--json]
-  trigger validate [PATH...]
-  trigger status RUN [--json]
-  trigger approve RUN APPROVAL [--deny] [--reason TEXT]
-  trigger done RUN STEP
-  trigger close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]
-  trigger actions
-  trigger keygen NAME [-o FILE] [--groups g1,g2]
-  trigger serve [--listen ADDR] [--dev] [--grace 20s]
+var commands = map[string]command{}
 
+// register adds a trigger subcommand.
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("cli: command registered twice: " + c.name) // a programming error, found by any test run
+	}
+	commands[c.name] = c
+}
+
+func init() {
+	register(command{"run", "run ALERT.json [--playbook ID|FILE] [--source S] [--dev] [--wait] [--hold] [--auto-approve] [--json]", runCommand})
+	register(command{"validate", "validate [PATH...]", func(_ context.Context, env Env, args []string) error { return validateCommand(env, args) }})
+	register(command{"status", "status RUN [--json]", statusCommand})
+	register(command{"approve", "approve RUN APPROVAL [--deny] [--reason TEXT]", approveCommand})
+	register(command{"done", "done RUN STEP", doneCommand})
+	register(command{"close", "close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]", closeCommand})
+	register(command{"actions", "actions", func(_ context.Context, env Env, _ []string) error { return actionsCommand(env) }})
+	register(command{"keygen", "keygen NAME [-o FILE] [--groups g1,g2]", func(_ context.Context, env Env, args []string) error { return keygenCommand(env, args) }})
+	register(command{"serve", "serve [--listen ADDR] [--dev] [--grace 20s]", serveCommand})
+}
+
+const usageTail = `
 Add --dev to talk to the embedded dev server under .parry/ (started if needed).
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_API_KEY,
 PARRY_HOME (default .parry), PARRY_OPERATORS (roster file), PARRY_OPERATOR + PARRY_OPERATOR_KEY (who approve
@@ -77,40 +96,41 @@ signs as), PARRY_PLAYBOOKS (extra playbook directory).
 serve: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_APP_TOKEN (Socket Mode), SLACK_API_URL, PARRY_FRONTDOOR_KEY
 (the key clicks are signed with; runs pin its public half, or PARRY_FRONTDOOR_PUBKEY), PARRY_FRONTDOOR_RETRY
 (how long a click is retried while no worker answers, default 15m), PARRY_FRONTDOOR_ATTEMPT (one try, 10s).
+See README.md for the rest.
 `
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("trigger is Parry's operator CLI.\n\nUsage:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, line := range strings.Split(commands[n].usage, "\n") {
+			b.WriteString("  trigger " + line + "\n")
+		}
+	}
+	b.WriteString(usageTail)
+	return b.String()
+}
 
 // Trigger runs the trigger command with args (without the program name).
 func Trigger(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.Stderr, triggerUsage)
+		fmt.Fprint(env.Stderr, usage())
 		if len(args) == 0 {
 			return exitCode(2, fmt.Errorf("no command given"))
 		}
 		return nil
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "run":
-		return runCommand(ctx, env, rest)
-	case "validate":
-		return validateCommand(env, rest)
-	case "status":
-		return statusCommand(ctx, env, rest)
-	case "approve":
-		return approveCommand(ctx, env, rest)
-	case "done":
-		return doneCommand(ctx, env, rest)
-	case "close":
-		return closeCommand(ctx, env, rest)
-	case "actions":
-		return actionsCommand(env)
-	case "keygen":
-		return keygenCommand(env, rest)
-	case "serve":
-		return serveCommand(ctx, env, rest)
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprint(env.Stderr, usage())
+		return exitCode(2, fmt.Errorf("unknown command %q (see trigger help)", args[0]))
 	}
-	fmt.Fprint(env.Stderr, triggerUsage)
-	return exitCode(2, fmt.Errorf("unknown command %q (see trigger help)", cmd))
+	return c.run(ctx, env, args[1:])
 }
 
 // parseFlags parses flags that may come before or after positional arguments (`trigger run ALERT --dev`).
