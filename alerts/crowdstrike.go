@@ -112,13 +112,29 @@ func falconStreamEvent(doc map[string]any) (Alert, error) {
 		tactics = append(tactics, splitTexts(ev, f)...)
 	}
 	falconTechniques(&a, ids, names, tactics)
+	a.Rule = falconStreamRule(ev)
 	return a, nil
+}
+
+// falconStreamRule names the detection of a stream event: the newer events' Name (the indicator of attack
+// that fired); in a legacy event, its tactic and technique as the Falcon console names the detection
+// ("Malware via Ransomware"), else its DetectName.
+func falconStreamRule(ev map[string]any) string {
+	if n := text(ev, "Name"); n != "" {
+		return n
+	}
+	tactic, technique := text(ev, "Tactic"), text(ev, "Technique")
+	if tactic != "" && technique != "" {
+		return tactic + " via " + technique
+	}
+	return text(ev, "DetectName")
 }
 
 func falconAlert(doc map[string]any) Alert {
 	a := Alert{
 		ID:       text(doc, "composite_id"),
 		Title:    text(doc, "display_name", "name", "description"),
+		Rule:     text(doc, "display_name", "name"),
 		Severity: falconSeverity(text(doc, "severity"), text(doc, "severity_name"), false),
 		// An endpoint alert names its device; an identity alert the endpoint the account came from and the
 		// one it targeted. The target is never the host: it is typically a domain controller, and a playbook

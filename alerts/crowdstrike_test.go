@@ -39,6 +39,16 @@ func TestNormalizeCrowdStrike(t *testing.T) {
 			want: Alert{ID: "x1", Source: "crowdstrike", Severity: "low", Techniques: []string{"T1021.001"}, Host: "WS-0042", User: "alice",
 				Time: "2022-01-27T21:08:17.728Z"},
 		},
+		{
+			name: "alerts api: without a display name, the rule is the detection's name",
+			in:   `{"composite_id":"c5","cid":"x","name":"IdpPolicyAccountLockout","description":"An account was locked out"}`,
+			want: Alert{ID: "c5", Source: "crowdstrike", Title: "IdpPolicyAccountLockout", Rule: "IdpPolicyAccountLockout"},
+		},
+		{
+			name: "legacy event without a tactic and technique: the rule is the detect name",
+			in:   `{"metadata":{"eventType":"DetectionSummaryEvent"},"event":{"DetectId":"ldt:2","DetectName":"Suspicious Activity"}}`,
+			want: Alert{ID: "ldt:2", Source: "crowdstrike", Title: "Suspicious Activity", Rule: "Suspicious Activity"},
+		},
 	})
 	refuseCases(t, []refuseCase{
 		{"a stream event that is no detection", `{"metadata":{"eventType":"AuthActivityAuditEvent"},"event":{"UserId":"alice"}}`, "",

@@ -40,6 +40,7 @@ var defenderSeverity = map[string]string{
 type graphAlert struct {
 	ID              string          `json:"id"`
 	ProviderAlertID string          `json:"providerAlertId"`
+	DetectorID      string          `json:"detectorId"`
 	Title           string          `json:"title"`
 	Severity        string          `json:"severity"`
 	Category        string          `json:"category"`
@@ -91,8 +92,10 @@ func normalizeDefender(payload []byte, _ map[string]any) (Alert, error) {
 			"post the alert as Microsoft Graph returns it (GET /security/alerts_v2/{id})")
 	}
 	a := Alert{
-		ID:         strings.TrimSpace(g.ID),
-		Title:      strings.TrimSpace(g.Title),
+		ID:    strings.TrimSpace(g.ID),
+		Title: strings.TrimSpace(g.Title),
+		// Graph titles an alert after the detection that raised it; detectorId is that detection's opaque id.
+		Rule:       firstNonEmpty(strings.TrimSpace(g.Title), strings.TrimSpace(g.DetectorID)),
 		Severity:   defenderSeverity[strings.ToLower(strings.TrimSpace(g.Severity))],
 		Techniques: g.MitreTechniques,
 	}

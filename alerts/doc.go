@@ -115,6 +115,7 @@
 //	email         analyzedMessageEvidence: internetMessageId, p1Sender (else p2Sender) emailAddress,
 //	              recipientEmailAddress, subject
 //	time          createdDateTime
+//	rule          title (Graph titles an alert after its detection), else detectorId
 //
 // # Elastic Security
 //
@@ -135,6 +136,7 @@
 //	source_ip     source.ip
 //	email         email.message_id, email.from.address, email.to.address, email.subject
 //	time          @timestamp (when Kibana made the alert)
+//	rule          kibana.alert.rule.name, else rule.name
 //
 // # Splunk
 //
@@ -159,6 +161,8 @@
 //	source_ip     src_ip, else src when it is an address
 //	email         message_id, src_user, recipient, subject (CIM Email), when message_id is set
 //	time          _time (RFC 3339, or epoch seconds as a raw row writes it)
+//	rule          the webhook's search_name; a notable's rule_name (the correlation search without ES's
+//	              " - Rule" suffix), else its search_name
 //
 // # Sentinel
 //
@@ -174,6 +178,7 @@
 //	source_ip,    (algorithm, hashValue) of properties.relatedEntities, which only the trigger's body has;
 //	hashes        properties.owner is the analyst the incident is assigned to, never the user
 //	time          properties.createdTimeUtc
+//	rule          properties.title: an incident takes the name of the analytics rule that created it
 //
 // # Wazuh
 //
@@ -191,6 +196,7 @@
 //	              data.win.eventdata.hashes
 //	source_ip     data.srcip, else data.win.eventdata.ipAddress, sourceIp
 //	time          timestamp (its offset has no colon: +0000), else @timestamp
+//	rule          rule.id: a description may interpolate event fields, which would split one rule in many
 //
 // # CrowdStrike Falcon
 //
@@ -215,6 +221,9 @@
 //	source_ip     SourceEndpointIpAddress / source_endpoint_ip_address (LocalIP is the sensor's own)
 //	time          metadata.eventCreationTime (epoch ms), else StartTimeEpoch (ns), else ProcessStartTime
 //	              (s) / timestamp, else created_timestamp
+//	rule          Name (the indicator of attack), else "<Tactic> via <Technique>" as the Falcon console
+//	              names a legacy detection ("Malware via Ransomware"), else DetectName / display_name,
+//	              else name
 //
 // # Proofpoint TAP
 //
@@ -242,6 +251,7 @@
 //	source_ip     senderIP
 //	email         messageID, sender (the envelope sender; else fromAddress), the first recipient, subject
 //	time          messageTime
+//	rule          the threats' classifications (malware, phish, impostor): Proofpoint has no rules
 //
 // # Sigma
 //
@@ -258,6 +268,7 @@
 //	              are neither techniques nor tactics)
 //	tactics       tags attack.<tactic> (attack.initial-access, or the older attack.initial_access), when no
 //	              technique
+//	rule          title
 //
 // # Users and hashes
 //

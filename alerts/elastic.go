@@ -89,6 +89,7 @@ func normalizeElastic(_ []byte, doc map[string]any) (Alert, error) {
 		// The hit's _id is the alert document's id, which Kibana sets to kibana.alert.uuid.
 		ID:         firstNonEmpty(text(src, "kibana.alert.uuid"), hitID),
 		Title:      text(src, "kibana.alert.rule.name", "rule.name", "message"),
+		Rule:       text(src, "kibana.alert.rule.name", "rule.name"),
 		Severity:   elasticSeverity(src),
 		Techniques: elasticTechniques(src),
 		Host:       hostName(text(src, "host.name", "host.hostname")),

@@ -10,7 +10,7 @@ func TestNormalizeElastic(t *testing.T) {
 				"threat":[{"framework":"MITRE ATT&CK","tactic":{"id":"TA0001","name":"Initial Access"},
 				"technique":[{"id":"T1566","name":"Phishing","subtechnique":[{"id":"T1566.001","name":"Spearphishing Attachment"}]}]}]}}},
 				"host":{"name":"WS-0042.corp.example.com"},"source":{"ip":"198.51.100.7"}}`,
-			want: Alert{ID: "k1", Source: "elastic", Title: "R", Severity: "critical", Techniques: []string{"T1566", "T1566.001"},
+			want: Alert{ID: "k1", Source: "elastic", Title: "R", Rule: "R", Severity: "critical", Techniques: []string{"T1566", "T1566.001"},
 				Host: "WS-0042.corp.example.com", SourceIP: "198.51.100.7", Time: "2024-06-09T13:56:03.205Z"},
 		},
 		{
@@ -46,7 +46,7 @@ func TestNormalizeElastic(t *testing.T) {
 		{
 			name: "a search response with one hit",
 			in:   `{"took":3,"hits":{"total":{"value":1},"hits":[{"_id":"hit-2","_source":{"kibana.alert.uuid":"k6","kibana.alert.rule.name":"R6"}}]}}`,
-			want: Alert{ID: "k6", Source: "elastic", Title: "R6"},
+			want: Alert{ID: "k6", Source: "elastic", Title: "R6", Rule: "R6"},
 		},
 	})
 }

@@ -329,10 +329,10 @@ func TestNormalizeParry(t *testing.T) {
 			want: Alert{ID: "a2", Source: "parry", Tactics: []string{"execution", "lateral-movement"}},
 		},
 		{
-			name: "severity, hashes and time tidied",
+			name: "severity, hashes, time and rule tidied",
 			in: `{"id":"a3","techniques":["T1078"],"severity":" HIGH ","hashes":{"md5":"D41D8CD98F00B204E9800998ECF8427E"},` +
-				`"time":"2026-11-22T10:02:41+01:00","unknown":{"kept":"in raw"}}`,
-			want: Alert{ID: "a3", Source: "parry", Severity: "high", Techniques: []string{"T1078"},
+				`"time":"2026-11-22T10:02:41+01:00","rule":" Impossible travel ","unknown":{"kept":"in raw"}}`,
+			want: Alert{ID: "a3", Source: "parry", Severity: "high", Techniques: []string{"T1078"}, Rule: "Impossible travel",
 				Hashes: Hashes{MD5: "d41d8cd98f00b204e9800998ecf8427e"}, Time: "2026-11-22T09:02:41Z"},
 		},
 	} {
@@ -461,6 +461,11 @@ func TestNormalizeDefender(t *testing.T) {
 				 "subject":"Invoice","senderIp":"198.51.100.23"}]}`,
 			want: Alert{ID: "d3", Source: "defender", Techniques: []string{"T1566.001"}, SourceIP: "198.51.100.23",
 				Email: Email{MessageID: "<m1@example.net>", Sender: "billing@invoices.example.net", Recipient: "alice@example.com", Subject: "Invoice"}},
+		},
+		{
+			name: "without a title, the detector's id names the rule",
+			in:   `{"@odata.type":"#microsoft.graph.security.alert","id":"d5","detectorId":"e0da400f-affd-43ef-b1d5-afc2eb6f2756"}`,
+			want: Alert{ID: "d5", Source: "defender", Rule: "e0da400f-affd-43ef-b1d5-afc2eb6f2756"},
 		},
 		{
 			name: "detected by shape without odata type",

@@ -46,6 +46,7 @@ func normalizeParry(payload []byte, _ map[string]any) (Alert, error) {
 			"Parry's own format always has source parry (or none); to send the vendor's payload instead, name its format as the source")
 	}
 	a.Title = strings.TrimSpace(a.Title)
+	a.Rule = strings.TrimSpace(a.Rule)
 
 	a.Severity = strings.ToLower(strings.TrimSpace(a.Severity))
 	if a.Severity != "" && SeverityRank(a.Severity) == 0 {

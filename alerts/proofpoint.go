@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -140,6 +141,7 @@ func normalizeProofpoint(_ []byte, doc map[string]any) (Alert, error) {
 	a := Alert{
 		ID:       scalar(getFold(msg, "GUID")),
 		Title:    proofpointTitle(threats, from),
+		Rule:     proofpointRule(threats),
 		Severity: proofpointSeverity(threats, from),
 		User:     firstAccount(recipient),
 		SourceIP: ipAddress(scalar(getFold(msg, "senderIP"))),
@@ -194,6 +196,18 @@ func proofpointHashes(msg map[string]any, threats []proofpointThreat) Hashes {
 		}
 	}
 	return Hashes{}
+}
+
+// proofpointRule names what detected the message: Proofpoint has no rules, so its threat classifications
+// (malware, phish, impostor), in the order of the threats, stand in for one.
+func proofpointRule(threats []proofpointThreat) string {
+	var out []string
+	for _, t := range threats {
+		if t.classification != "" && !slices.Contains(out, t.classification) {
+			out = append(out, t.classification)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // proofpointTitle says what the message carried, as Proofpoint gives no title ("Proofpoint TAP: delivered

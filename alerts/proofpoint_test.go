@@ -12,7 +12,7 @@ func TestNormalizeProofpoint(t *testing.T) {
 				"threatsInfoMap":[{"threatID":"` + sha + `","threat":"` + sha + `","threatType":"attachment","classification":"malware","threatStatus":"active"}],
 				"messageParts":[{"filename":"text.html","sha256":"0000000000000000000000000000000000000000000000000000000000000001","md5":"00000000000000000000000000000001"},
 					{"filename":"invoice.xlsm","disposition":"attached","sha256":"` + sha + `","md5":"B10A8DB164E0754105B7A99BE72E3FE5"}]}`,
-			want: Alert{ID: "g1", Source: "proofpoint", Title: "Proofpoint TAP: message with malware attachment", Severity: "high",
+			want: Alert{ID: "g1", Source: "proofpoint", Title: "Proofpoint TAP: message with malware attachment", Rule: "malware", Severity: "high",
 				Techniques: []string{"T1566.001"}, User: "alice@example.com", SourceIP: "198.51.100.23",
 				Hashes: Hashes{SHA256: sha, MD5: "b10a8db164e0754105b7a99be72e3fe5"},
 				Email:  Email{MessageID: "<m1@example.net>", Sender: "billing@invoices.example.net", Recipient: "alice@example.com", Subject: "Invoice"},
@@ -22,7 +22,7 @@ func TestNormalizeProofpoint(t *testing.T) {
 			name: "an attachment threat without a usable id: the part the sandbox convicted",
 			in: `{"messagesDelivered":[{"GUID":"g2","threatsInfoMap":[{"threatId":"threat_num","threatType":"ATTACHMENT","classification":"MALWARE"}],
 				"messageParts":[{"sha256":"` + sha + `","sandboxStatus":"threat"}]}]}`,
-			want: Alert{ID: "g2", Source: "proofpoint", Title: "Proofpoint TAP: delivered message with malware attachment", Severity: "high",
+			want: Alert{ID: "g2", Source: "proofpoint", Title: "Proofpoint TAP: delivered message with malware attachment", Rule: "malware", Severity: "high",
 				Techniques: []string{"T1566.001"}, Hashes: Hashes{SHA256: sha}},
 		},
 		{
@@ -31,7 +31,7 @@ func TestNormalizeProofpoint(t *testing.T) {
 				{"threatType":"messageText","classification":"impostor"},
 				{"threatType":"url","classification":"phish","threatStatus":"falsePositive"},
 				{"threatType":"attachment","classification":"spam"}]}]}`,
-			want: Alert{ID: "g3", Source: "proofpoint", Title: "Proofpoint TAP: blocked message with impostor message text", Severity: "medium",
+			want: Alert{ID: "g3", Source: "proofpoint", Title: "Proofpoint TAP: blocked message with impostor message text", Rule: "impostor", Severity: "medium",
 				Techniques: []string{"T1566"}},
 		},
 		{

@@ -45,8 +45,10 @@ func normalizeSentinel(_ []byte, doc map[string]any) (Alert, error) {
 	}
 	a := Alert{
 		// name is the incident's GUID; id is its full ARM resource path.
-		ID:       firstNonEmpty(text(inc, "name"), text(inc, "id")),
-		Title:    text(props, "title"),
+		ID:    firstNonEmpty(text(inc, "name"), text(inc, "id")),
+		Title: text(props, "title"),
+		// An incident is titled after the analytics rule that created it (unless the rule overrides it).
+		Rule:     text(props, "title"),
 		Severity: severityWord(text(props, "severity")),
 		// Recent API versions list technique ids beside the tactics; older ones give tactics only.
 		Techniques: techniqueIDs(texts(props, "additionalData.techniques")),

@@ -9,7 +9,7 @@ func TestNormalizeSentinel(t *testing.T) {
 			in: `{"name":"inc-1","type":"Microsoft.SecurityInsights/incidents","properties":{"title":"T","severity":"Informational",
 				"incidentNumber":1,"createdTimeUtc":"2019-01-01T14:15:30+01:00",
 				"additionalData":{"tactics":["InitialAccess"],"techniques":["T1566","CST0001"]}}}`,
-			want: Alert{ID: "inc-1", Source: "sentinel", Title: "T", Severity: "low", Techniques: []string{"T1566"}, Time: "2019-01-01T13:15:30Z"},
+			want: Alert{ID: "inc-1", Source: "sentinel", Title: "T", Rule: "T", Severity: "low", Techniques: []string{"T1566"}, Time: "2019-01-01T13:15:30Z"},
 		},
 		{
 			name: "incident trigger body: the object, with its entities",

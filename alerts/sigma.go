@@ -31,6 +31,7 @@ func normalizeSigma(_ []byte, doc map[string]any) (Alert, error) {
 		// No id: a rule's id names the rule, not this match, so the id is the payload's hash (see
 		// Normalize). Nor a time: date and modified are the rule's, not the match's.
 		Title:    text(doc, "title"),
+		Rule:     text(doc, "title"),
 		Severity: severityWord(text(doc, "level")),
 	}
 	// Tags in the attack namespace name techniques (attack.t1059.001) and tactics (attack.execution);

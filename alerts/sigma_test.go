@@ -9,7 +9,7 @@ func TestNormalizeSigma(t *testing.T) {
 		{
 			name: "tactics only, the old underscore spelling; informational is low; no time from the rule's dates",
 			in:   tacticsOnly,
-			want: Alert{ID: payloadID(tacticsOnly), Source: "sigma", Title: "T", Severity: "low", Tactics: []string{"defense-evasion"}},
+			want: Alert{ID: payloadID(tacticsOnly), Source: "sigma", Title: "T", Rule: "T", Severity: "low", Tactics: []string{"defense-evasion"}},
 		},
 	})
 

@@ -61,8 +61,12 @@ func normalizeSplunk(_ []byte, doc map[string]any) (Alert, error) {
 		SourceIP: ipAddress(append(texts(row, "src_ip"), texts(row, "src")...)...),
 		Time:     vendorTime(text(row, "_time"), time.Second),
 	}
+	// The rule is the search that alerted: the webhook's search_name, or the notable's rule_name (the
+	// correlation search's name without ES's " - Rule" suffix), else its search_name.
+	a.Rule = text(row, "rule_name", "search_name")
 	if webhook {
 		a.Title = firstNonEmpty(text(doc, "search_name"), a.Title)
+		a.Rule = firstNonEmpty(text(doc, "search_name"), a.Rule)
 	}
 
 	a.Techniques = techniqueIDs(append(append(splitTexts(row, "annotations.mitre_attack"),

@@ -22,7 +22,7 @@ func TestNormalizeSplunk(t *testing.T) {
 		{
 			name: "webhook with a CIM row: the id is the payload's hash",
 			in:   cimRow,
-			want: Alert{ID: payloadID(cimRow), Source: "splunk", Title: "Brute force then success", Severity: "critical",
+			want: Alert{ID: payloadID(cimRow), Source: "splunk", Title: "Brute force then success", Rule: "Brute force then success", Severity: "critical",
 				Techniques: []string{"T1078", "T1110.003"}, Host: "WS-0042", User: "alice", SourceIP: "203.0.113.9",
 				Hashes: Hashes{SHA256: "d9df3091f6093bd9a7b308e536fbc285aeef2c5139577cc96bc594a4845f0e13"}, Time: "2024-06-05T09:15:24.25Z"},
 		},
@@ -40,14 +40,14 @@ func TestNormalizeSplunk(t *testing.T) {
 			name: "notable with tactics only, unknown dest, orig_host",
 			in: `{"event_id":"E2","urgency":"high","rule_name":"Odd logon","dest":"unknown","host":"es-sh-01","orig_host":"DC-0001",
 				"annotations.mitre_attack.mitre_tactic_id":["TA0006","TA0008"],"_time":"2024-06-05T11:15:24.000+02:00"}`,
-			want: Alert{ID: "E2", Source: "splunk", Title: "Odd logon", Severity: "high", Tactics: []string{"credential-access", "lateral-movement"},
+			want: Alert{ID: "E2", Source: "splunk", Title: "Odd logon", Rule: "Odd logon", Severity: "high", Tactics: []string{"credential-access", "lateral-movement"},
 				Host: "DC-0001", Time: "2024-06-05T09:15:24Z"},
 		},
 		{
-			name: "an e-mail row: the recipient is the user",
-			in: `{"event_id":"E3","notable_type":"notable","message_id":"<m1@example.net>","src_user":"billing@invoices.example.net",
+			name: "an e-mail row: the recipient is the user; without a rule_name the search names the rule",
+			in: `{"event_id":"E3","notable_type":"notable","search_name":"Email - Phish - Rule","message_id":"<m1@example.net>","src_user":"billing@invoices.example.net",
 				"recipient":"alice@example.com","subject":"Invoice","urgency":"unknown"}`,
-			want: Alert{ID: "E3", Source: "splunk", User: "alice@example.com",
+			want: Alert{ID: "E3", Source: "splunk", Title: "Email - Phish - Rule", Rule: "Email - Phish - Rule", User: "alice@example.com",
 				Email: Email{MessageID: "<m1@example.net>", Sender: "billing@invoices.example.net", Recipient: "alice@example.com", Subject: "Invoice"}},
 		},
 	})

@@ -43,8 +43,11 @@ func normalizeWazuh(_ []byte, doc map[string]any) (Alert, error) {
 	rule := asObject(w["rule"])
 	a := Alert{
 		// id is the manager's alert id; _id the indexer's document id.
-		ID:       firstNonEmpty(text(w, "id"), text(w, "_id"), text(doc, "_id")),
-		Title:    text(rule, "description"),
+		ID:    firstNonEmpty(text(w, "id"), text(w, "_id"), text(doc, "_id")),
+		Title: text(rule, "description"),
+		// rule.id, not the description: descriptions may interpolate event fields ($(win.system.message)),
+		// which would split one rule into many.
+		Rule:     text(rule, "id"),
 		Severity: wazuhSeverity(rule),
 		// rule.mitre.id lists ids, rule.mitre.technique and rule.mitre.tactic the same techniques' names.
 		Techniques: techniqueIDs(splitTexts(rule, "mitre.id")),
