@@ -100,7 +100,9 @@ type TokenError struct{ Reason string }
 
 func (e *TokenError) Error() string { return "token refused: " + e.Reason }
 
-func refuse(format string, args ...any) error { return &TokenError{Reason: fmt.Sprintf(format, args...)} }
+func refuse(format string, args ...any) error {
+	return &TokenError{Reason: fmt.Sprintf(format, args...)}
+}
 
 // Verifier verifies tokens from one issuer. It is safe for concurrent use.
 type Verifier struct {
