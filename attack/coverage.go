@@ -63,6 +63,9 @@ type Response struct {
 
 // CoverageOptions tunes a coverage report.
 type CoverageOptions struct {
+	// Mapped are techniques to report even when no detection or playbook names them: a detection mapping
+	// that records a technique with no rule yet (a known blind spot).
+	Mapped []string
 	// BlindSpots is how many techniques that nothing detects or answers the report adds, riskiest first.
 	BlindSpots int
 }
@@ -105,8 +108,8 @@ type TacticCoverage struct {
 // CoverageReport is detection × response over the ATT&CK matrix.
 type CoverageReport struct {
 	Version string `json:"attack_version"`
-	// Techniques are every technique a detection or playbook names, and the blind spots asked for,
-	// riskiest first.
+	// Techniques are every technique a detection, a playbook or opts.Mapped names, and the blind spots
+	// asked for, riskiest first.
 	Techniques []TechniqueCoverage `json:"techniques"`
 	Tactics    []TacticCoverage    `json:"tactics"` // matrix order, every tactic
 }
@@ -170,6 +173,11 @@ func (c *Catalog) Coverage(detections []Detection, responses []Response, opts Co
 		}
 		d.Technique = e.ID
 		e.Detections = append(e.Detections, d)
+	}
+	for _, id := range opts.Mapped {
+		if _, err := add(id, "mapping"); err != nil {
+			return CoverageReport{}, err
+		}
 	}
 	for _, r := range responses {
 		for _, id := range r.Techniques {

@@ -121,9 +121,12 @@ func TestCoverageRisksAreHandComputed(t *testing.T) {
 
 func TestCoverageBlindSpotsSkipPREAndAnsweredSubTechniques(t *testing.T) {
 	c := miniCatalog(t)
-	rep, err := c.Coverage(nil, miniResponses, CoverageOptions{BlindSpots: 10})
+	rep, err := c.Coverage(nil, miniResponses, CoverageOptions{BlindSpots: 10, Mapped: []string{"T1588.002"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tc, ok := rep.Technique("T1588.002"); !ok || tc.Status != StatusUncovered || tc.Risk != 4 {
+		t.Errorf("a mapped technique with no rule: %+v, %v; want uncovered with risk 2 × 2 × 1 = 4", tc, ok)
 	}
 	var uncovered []string
 	for _, tc := range rep.Techniques {
@@ -131,9 +134,10 @@ func TestCoverageBlindSpotsSkipPREAndAnsweredSubTechniques(t *testing.T) {
 			uncovered = append(uncovered, tc.ID)
 		}
 	}
-	// T1486: 3 × 1 × 1 = 3; T1204 under the fallback: 2 × 4/3 × 7/8 = 2.3. T1588.002 is PRE only;
+	// T1588.002 is listed because it is mapped, not as a blind spot (it is PRE only).
+	// T1486: 3 × 1 × 1 = 3; T1204 under the fallback: 2 × 4/3 × 7/8 = 2.3.
 	// T1566.002 is answered by the T1566 playbook; T1059 and T1566 have sub-techniques; T1002 is revoked.
-	if want := []string{"T1486", "T1204"}; !reflect.DeepEqual(uncovered, want) {
+	if want := []string{"T1588.002", "T1486", "T1204"}; !reflect.DeepEqual(uncovered, want) {
 		t.Errorf("blind spots = %v, want %v", uncovered, want)
 	}
 	rep, err = c.Coverage(nil, miniResponses, CoverageOptions{BlindSpots: 1})

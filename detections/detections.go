@@ -73,6 +73,15 @@ func Detections(ms []Mapping) []attack.Detection {
 	return out
 }
 
+// Techniques returns the mapped technique ids, those with no rule (a known blind spot) included.
+func Techniques(ms []Mapping) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Technique)
+	}
+	return out
+}
+
 // Example returns the embedded example mapping.
 func Example() ([]Mapping, error) {
 	data, err := example.ReadFile("example.yaml")

@@ -160,4 +160,7 @@ func TestDetectionsForCoverage(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Detections:\ngot  %+v\nwant %+v", got, want)
 	}
+	if got, want := Techniques(ms), []string{"T1059.001", "T1567.002"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Techniques = %v, want %v (a mapping without rules included)", got, want)
+	}
 }
