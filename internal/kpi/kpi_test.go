@@ -107,8 +107,8 @@ func synthetic() []workflows.Result {
 			RunID: "parry-elastic-e", State: workflows.StateCompleted, Disposition: workflows.FalsePositive,
 			Alert:   workflows.AlertRef{Source: "elastic", Rule: "Office child", Host: "WS-1", Techniques: []string{"T1566.001"}, Time: at(70 * m).Format(time.RFC3339)},
 			Started: at(71 * m), Ended: at(105 * m),
-			Phases:  []workflows.PhaseResult{phase("immediate", 15*m, 71*m, 101*m, true)},
-			Steps:   []workflows.StepResult{{ID: "isolate-host", Phase: "immediate", State: workflows.StepSucceeded}},
+			Phases: []workflows.PhaseResult{phase("immediate", 15*m, 71*m, 101*m, true)},
+			Steps:  []workflows.StepResult{{ID: "isolate-host", Phase: "immediate", State: workflows.StepSucceeded}},
 			Approvals: []workflows.ApprovalState{
 				approval("isolate-host", workflows.ApprovalApproved, 71*m, 80*m),
 			},
