@@ -16,6 +16,7 @@ import (
 	"github.com/parry-soc/parry/activities"
 	"github.com/parry-soc/parry/approval"
 	"github.com/parry-soc/parry/internal/cluster"
+	"github.com/parry-soc/parry/internal/codec"
 	"github.com/parry-soc/parry/internal/devserver"
 	"github.com/parry-soc/parry/internal/frontdoor"
 	"github.com/parry-soc/parry/internal/operators"
@@ -29,8 +30,10 @@ type session struct {
 	client    client.Client
 	server    *devserver.Server
 	namespace string
-	logger    *slog.Logger
-	closers   []func()
+	// codec encrypts every payload the client and its workers write (nil: PARRY_PAYLOAD_KEYS unset).
+	codec   *codec.Codec
+	logger  *slog.Logger
+	closers []func()
 }
 
 func (s *session) Close() {
@@ -69,6 +72,12 @@ func connect(ctx context.Context, env Env, dev bool) (*session, error) {
 		s.Close()
 		return nil, err
 	}
+	// One codec for the client and so for the workers made from it: what one process encrypts, every
+	// other process holding the keys decrypts.
+	if s.codec, err = codec.FromEnv(env.Getenv); err != nil {
+		s.Close()
+		return nil, exitCode(2, err)
+	}
 	if dev {
 		dcfg, err := devConfig(env, cfg.Namespace, logger)
 		if err != nil {
@@ -84,7 +93,11 @@ func connect(ctx context.Context, env Env, dev bool) (*session, error) {
 		s.closers = append(s.closers, func() { srv.Close() })
 		cfg = cluster.Config{Address: srv.Address(), Namespace: srv.Namespace()}
 	}
-	c, err := cluster.Dial(ctx, cfg, client.Options{Logger: tlog.NewStructuredLogger(logger)})
+	c, err := cluster.Dial(ctx, cfg, client.Options{
+		Logger:           tlog.NewStructuredLogger(logger),
+		DataConverter:    s.codec.DataConverter(),
+		FailureConverter: s.codec.FailureConverter(),
+	})
 	if err != nil {
 		s.Close()
 		return nil, err
