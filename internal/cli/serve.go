@@ -2,22 +2,28 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/parry-soc/parry/internal/codec"
 	"github.com/parry-soc/parry/internal/frontdoor"
+	"github.com/parry-soc/parry/internal/oidc"
 )
 
 // serveCommand runs the front door: Slack's interactivity endpoint on --listen and, with SLACK_APP_TOKEN,
-// Socket Mode, until interrupted or ctx ends.
+// Socket Mode, until interrupted or ctx ends. With payload keys (PARRY_PAYLOAD_KEYS) it also serves the
+// payload codec endpoints for the Temporal Web UI (see codecEndpoints); with those alone and no Slack
+// settings it serves only them.
 func serveCommand(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "trigger serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
@@ -31,18 +37,26 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 		return exitCode(2, errors.New("usage: trigger serve [--listen ADDR] [--dev] [--grace DURATION]"))
 	}
 	secret, appToken, botToken := env.Getenv("SLACK_SIGNING_SECRET"), env.Getenv("SLACK_APP_TOKEN"), env.Getenv("SLACK_BOT_TOKEN")
-	if secret == "" && appToken == "" {
+	slackOn := secret != "" || appToken != ""
+	codecCfg, codecWhy, err := codecEndpoints(env, *dev)
+	if err != nil {
+		return exitCode(2, err)
+	}
+	if !slackOn && codecCfg == nil {
 		return exitCode(2, errors.New("SLACK_SIGNING_SECRET is not set: set it to your Slack app's signing secret "+
 			"(api.slack.com/apps → Basic Information → App Credentials) so clicks posted to /slack/interactions can be verified, "+
-			"or set SLACK_APP_TOKEN to receive them over Socket Mode"))
+			"or set SLACK_APP_TOKEN to receive them over Socket Mode (or, to serve only the payload codec endpoints, "+
+			"set PARRY_PAYLOAD_KEYS and PARRY_CODEC_OIDC_ISSUER, or use --dev)"))
 	}
 	retry, err := retryPolicy(env)
 	if err != nil {
 		return exitCode(2, err)
 	}
-	key, err := frontdoor.LoadKey(env.Getenv("PARRY_FRONTDOOR_KEY"), *dev, home(env))
-	if err != nil {
-		return exitCode(2, err)
+	var key ed25519.PrivateKey
+	if slackOn {
+		if key, err = frontdoor.LoadKey(env.Getenv("PARRY_FRONTDOOR_KEY"), *dev, home(env)); err != nil {
+			return exitCode(2, err)
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -53,16 +67,36 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	}
 	defer sess.Close()
 	log := sess.logger
-	if botToken == "" {
-		log.Warn("SLACK_BOT_TOKEN is not set: the deny and close forms cannot open and clickers cannot be told why a click was refused")
-		fmt.Fprintln(env.Stderr, "warning: SLACK_BOT_TOKEN is not set: Deny and Close cannot open their forms, refusals cannot be explained")
+	var handler *frontdoor.Handler
+	var sm *frontdoor.SocketMode
+	if slackOn {
+		if botToken == "" {
+			log.Warn("SLACK_BOT_TOKEN is not set: the deny and close forms cannot open and clickers cannot be told why a click was refused")
+			fmt.Fprintln(env.Stderr, "warning: SLACK_BOT_TOKEN is not set: Deny and Close cannot open their forms, refusals cannot be explained")
+		}
+		var api *slack.Client
+		api, sm = slackClients(botToken, appToken, env.Getenv("SLACK_API_URL"), log)
+		handler, err = frontdoor.NewHandler(frontdoor.HandlerConfig{Slack: api, Runs: frontdoor.Runs{Client: sess.client}, Key: key, Retry: retry, Logger: log})
+		if err != nil {
+			return err
+		}
 	}
-	api, sm := slackClients(botToken, appToken, env.Getenv("SLACK_API_URL"), log)
-	handler, err := frontdoor.NewHandler(frontdoor.HandlerConfig{Slack: api, Runs: frontdoor.Runs{Client: sess.client}, Key: key, Retry: retry, Logger: log})
-	if err != nil {
-		return err
+	var interactions frontdoor.Interactions
+	if handler != nil {
+		interactions = handler
 	}
-	srv := frontdoor.New(frontdoor.Config{SigningSecret: secret, Interactions: handler, Logger: log})
+	srv := frontdoor.New(frontdoor.Config{SigningSecret: secret, Interactions: interactions, Logger: log})
+	if codecCfg != nil {
+		codecCfg.Codec, codecCfg.Namespace, codecCfg.Logger = sess.codec, sess.namespace, log
+		h, err := frontdoor.NewCodec(*codecCfg)
+		if err != nil {
+			return exitCode(2, err)
+		}
+		h.Register(srv)
+	} else if codecWhy != "" {
+		log.Warn(codecWhy)
+		fmt.Fprintln(env.Stderr, "note: "+codecWhy)
+	}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -72,7 +106,19 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	if secret != "" {
 		routes = "POST /slack/interactions, " + routes
 	}
+	if codecCfg != nil {
+		routes = "POST " + frontdoor.CodecPath + "/encode, POST " + frontdoor.CodecPath + "/decode, " + routes
+	}
 	fmt.Fprintf(env.Stdout, "front door listening on http://%s (%s)\n", ln.Addr(), routes)
+	if codecCfg != nil {
+		codecURL := "http://" + ln.Addr().String() + frontdoor.CodecPath
+		if *dev {
+			fmt.Fprintf(env.Stdout, "payload codec for the Web UI: %s (loopback callers only; origins %s)\n", codecURL, strings.Join(codecCfg.Origins, ", "))
+		} else {
+			fmt.Fprintf(env.Stdout, "payload codec for the Web UI: https://<this front door>%s behind your TLS proxy (here %s), with \"Pass access token\" on; "+
+				"tokens from %s; origins %s\n", frontdoor.CodecPath, codecURL, env.Getenv("PARRY_CODEC_OIDC_ISSUER"), strings.Join(codecCfg.Origins, ", "))
+		}
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -98,7 +144,10 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	// Clicks acknowledged to Slack may still be waiting for a worker: give them the grace period too.
 	hctx, hcancel := context.WithTimeout(context.Background(), *grace)
 	defer hcancel()
-	drainErr := handler.Shutdown(hctx)
+	var drainErr error
+	if handler != nil {
+		drainErr = handler.Shutdown(hctx)
+	}
 	fmt.Fprintln(env.Stdout, "front door stopped")
 	return errors.Join(serveErr, smErr, drainErr)
 }
@@ -136,4 +185,60 @@ func retryPolicy(env Env) (frontdoor.Retry, error) {
 		*v.d = d
 	}
 	return retry, nil
+}
+
+// codecEndpoints reads how the payload codec endpoints are served. With no payload keys
+// (PARRY_PAYLOAD_KEYS) there are none. In dev they answer loopback callers without a token; otherwise they
+// need an OIDC issuer whose access tokens they verify: PARRY_CODEC_OIDC_ISSUER (keys found by discovery),
+// PARRY_CODEC_JWKS_URL (the keys' URL, skipping discovery), PARRY_CODEC_OIDC_AUDIENCE (the aud tokens must
+// carry), PARRY_CODEC_OIDC_REQUIRE (claim=value,… each token must hold, e.g. groups=soc-responders).
+// PARRY_CODEC_CORS_ORIGINS lists the Web UI origins allowed (default the dev UI's). A nil config with a
+// reason says why the endpoints are off.
+func codecEndpoints(env Env, dev bool) (*frontdoor.CodecConfig, string, error) {
+	issuer := strings.TrimSpace(env.Getenv("PARRY_CODEC_OIDC_ISSUER"))
+	jwks := strings.TrimSpace(env.Getenv("PARRY_CODEC_JWKS_URL"))
+	if env.Getenv(codec.EnvKeys) == "" {
+		if issuer != "" || jwks != "" {
+			return nil, "PARRY_CODEC_OIDC_ISSUER is set but PARRY_PAYLOAD_KEYS is not: payloads are not encrypted, so there are no codec endpoints", nil
+		}
+		return nil, "", nil
+	}
+	if _, err := codec.FromEnv(env.Getenv); err != nil {
+		return nil, "", err
+	}
+	cfg := &frontdoor.CodecConfig{Dev: dev}
+	for _, o := range strings.Split(env.Getenv("PARRY_CODEC_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.Origins = append(cfg.Origins, o)
+		}
+	}
+	if len(cfg.Origins) == 0 {
+		cfg.Origins = append([]string(nil), frontdoor.DefaultCodecOrigins...)
+	}
+	if dev {
+		return cfg, "", nil
+	}
+	if issuer == "" {
+		if jwks != "" {
+			return nil, "", errors.New("PARRY_CODEC_JWKS_URL is set but PARRY_CODEC_OIDC_ISSUER is not: tokens' iss is checked against the issuer, so both are needed")
+		}
+		return nil, "codec endpoints are off: set PARRY_CODEC_OIDC_ISSUER (and PARRY_CODEC_OIDC_AUDIENCE) so the Web UI's signed-in users can decode payloads; see docs/keys.md", nil
+	}
+	ocfg := oidc.Config{Issuer: issuer, JWKSURL: jwks, Audience: strings.TrimSpace(env.Getenv("PARRY_CODEC_OIDC_AUDIENCE"))}
+	if req := strings.TrimSpace(env.Getenv("PARRY_CODEC_OIDC_REQUIRE")); req != "" {
+		ocfg.Require = map[string]string{}
+		for _, kv := range strings.Split(req, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || k == "" || v == "" {
+				return nil, "", fmt.Errorf("PARRY_CODEC_OIDC_REQUIRE %q: want claim=value entries separated by commas (e.g. groups=soc-responders)", kv)
+			}
+			ocfg.Require[k] = v
+		}
+	}
+	v, err := oidc.NewVerifier(ocfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("PARRY_CODEC_OIDC_ISSUER: %w", err)
+	}
+	cfg.Tokens = v
+	return cfg, "", nil
 }
