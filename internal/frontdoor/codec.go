@@ -85,12 +85,15 @@ func NewCodec(cfg CodecConfig) (*Codec, error) {
 	return &Codec{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// Register mounts the endpoints and their CORS preflights under CodecPath; any other method is answered
-// 405 by the mux.
+// Register mounts the endpoints and their CORS preflights under CodecPath, and under
+// CodecPath/{namespace} for clients that put the namespace in the URL (the Temporal CLI's
+// --codec-endpoint 'https://…/codec/{namespace}'); any other method is answered 405 by the mux.
 func (c *Codec) Register(s *Server) {
 	for _, op := range []string{"encode", "decode"} {
-		s.Handle("POST "+CodecPath+"/"+op, c.handler(op))
-		s.Handle("OPTIONS "+CodecPath+"/"+op, http.HandlerFunc(c.preflight))
+		for _, path := range []string{CodecPath + "/" + op, CodecPath + "/{namespace}/" + op} {
+			s.Handle("POST "+path, c.handler(op))
+			s.Handle("OPTIONS "+path, http.HandlerFunc(c.preflight))
+		}
 	}
 }
 
@@ -157,11 +160,18 @@ func (c *Codec) handler(op string) http.HandlerFunc {
 			c.fail(w, status, err.Error())
 			return
 		}
+		// The namespace is named by the X-Namespace header (the Web UI) or the path (CLI templating); either
+		// naming another namespace than the one served is refused.
 		ns := r.Header.Get("X-Namespace")
-		if c.cfg.Namespace != "" && ns != "" && ns != c.cfg.Namespace {
-			c.log.Warn("codec: refused another namespace", "op", op, "namespace", ns, "caller", who)
-			c.fail(w, http.StatusForbidden, fmt.Sprintf("this codec serves namespace %s, not %s", c.cfg.Namespace, ns))
-			return
+		for _, n := range []string{ns, r.PathValue("namespace")} {
+			if c.cfg.Namespace != "" && n != "" && n != c.cfg.Namespace {
+				c.log.Warn("codec: refused another namespace", "op", op, "namespace", n, "caller", who)
+				c.fail(w, http.StatusForbidden, fmt.Sprintf("this codec serves namespace %s, not %s", c.cfg.Namespace, n))
+				return
+			}
+		}
+		if ns == "" {
+			ns = r.PathValue("namespace")
 		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {

@@ -337,6 +337,8 @@ func TestCodecRequests(t *testing.T) {
 		{"unknown key", codecReq{path: "/codec/decode", body: payloadsBody(t, foreign)}, http.StatusBadRequest, "payload encrypted with key k7, which PARRY_PAYLOAD_KEYS does not hold"},
 		{"another namespace", codecReq{path: "/codec/decode", body: payloadsBody(t, encrypted(t, c)), header: map[string]string{"X-Namespace": "payments"}}, http.StatusForbidden, "serves namespace default, not payments"},
 		{"no namespace header (temporal CLI)", codecReq{path: "/codec/decode", body: payloadsBody(t, encrypted(t, c)), header: map[string]string{"X-Namespace": ""}}, http.StatusOK, ""},
+		{"namespace in the path", codecReq{path: "/codec/default/decode", body: payloadsBody(t, encrypted(t, c)), header: map[string]string{"X-Namespace": ""}}, http.StatusOK, ""},
+		{"another namespace in the path", codecReq{path: "/codec/payments/decode", body: payloadsBody(t, encrypted(t, c))}, http.StatusForbidden, "serves namespace default, not payments"},
 		{"unencrypted passes through", codecReq{path: "/codec/decode", body: `{"payloads":[{"metadata":{"encoding":"anNvbi9wbGFpbg=="},"data":"eyJIb3N0IjoiV1MtMDA0MiJ9"}]}`}, http.StatusOK, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
