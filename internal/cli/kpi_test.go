@@ -47,15 +47,14 @@ func TestKPIReadsClosedRunsFromTheServer(t *testing.T) {
 	// The valid-accounts run waits for its first approval in the immediate phase; nobody answers it, and the
 	// run is closed as a false positive.
 	const fpRun = "parry-parry-lab-t1078"
-	done := make(chan workflows.Result, 1)
+	type ran struct {
+		out string
+		err error
+	}
+	done := make(chan ran, 1) // buffered: the command may return after a failed test has ended
 	go func() {
 		out, err := trigger("run", "--dev", "--json", filepath.Join("testdata", "alerts", "t1078.json"))
-		if err != nil {
-			t.Errorf("trigger run t1078: %v\n%s", err, out)
-			done <- workflows.Result{}
-			return
-		}
-		done <- decodeResult(t, out)
+		done <- ran{out, err}
 	}()
 	for {
 		out, err := trigger("status", fpRun, "--json", "--dev")
@@ -76,7 +75,11 @@ func TestKPIReadsClosedRunsFromTheServer(t *testing.T) {
 	if out, err := trigger("close", fpRun, "--disposition", "false-positive", "--reason", "the sign-in was the owner on a new laptop", "--dev"); err != nil {
 		t.Fatalf("trigger close: %v\n%s", err, out)
 	}
-	if res := <-done; res.State != workflows.StateClosed || res.Disposition != workflows.FalsePositive {
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("trigger run t1078: %v\n%s", r.err, r.out)
+	}
+	if res := decodeResult(t, r.out); res.State != workflows.StateClosed || res.Disposition != workflows.FalsePositive {
 		t.Fatalf("t1078 run: state %s disposition %s, want closed false-positive", res.State, res.Disposition)
 	}
 
