@@ -428,6 +428,14 @@ func (r *run) rollback(ctx workflow.Context) {
 		}
 		id := "undo-" + c.Step
 		sr := StepResult{ID: id, Phase: "rollback", Action: act.Name, State: StepRunning, Started: workflow.Now(ctx), With: with}
+		if release, heldBy := r.mayRelease(ctx, id, act, with); !release {
+			sr.State, sr.Ended = StepSkipped, workflow.Now(ctx)
+			sr.Reason = "not released: still contained by " + strings.Join(heldBy, ", ")
+			c.Released = true
+			r.res.Rollback = append(r.res.Rollback, sr)
+			r.emit(ctx, notify.Event{Kind: notify.RollbackStep, Step: id, Action: act.Name, Status: sr.State, Message: sr.Reason})
+			continue
+		}
 		req := actions.Request{RunID: r.res.RunID, StepID: id, IdempotencyKey: r.res.RunID + "/undo:" + c.Step, With: with}
 		var out actions.Result
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions(id, act, nil)), act.Name, req).Get(ctx, &out)

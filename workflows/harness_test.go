@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -174,6 +175,9 @@ type harness struct {
 	answers []string // outcomes of updates, in order
 	rejects []string // validator rejections
 	seq     int
+	// heldBy are the other runs the fake incident says still hold what this run releases.
+	heldBy          []string
+	incidentSignals []string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -186,6 +190,16 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, env: env, estate: newEstate(), alert: sampleAlert()}
 	h.estate.register(env)
 	Register(env)
+	// The run's incident: it records holds and answers release requests; heldBy names other runs that hold.
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(namespace, workflowID, runID, signal string, arg any) error {
+			h.incidentSignals = append(h.incidentSignals, signal)
+			if req, ok := arg.(ReleaseRequest); ok {
+				ans := ReleaseAnswer{Step: req.Step, Release: len(h.heldBy) == 0, HeldBy: h.heldBy}
+				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalReleaseAnswer, ans) }, 0)
+			}
+			return nil
+		})
 	return h
 }
 

@@ -43,6 +43,11 @@ type run struct {
 	closing *closeRequest
 
 	notifier notifier
+
+	// incident is the workflow ID of this run's host incident ("" when the alert names no host or user); it
+	// keeps the containment count. answers holds its answers to release requests, by step.
+	incident string
+	answers  map[string]ReleaseAnswer
 }
 
 type closeRequest struct {
@@ -64,6 +69,7 @@ func PlaybookWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		return Result{}, fmt.Errorf("set search attributes: %w", err)
 	}
 	r.notifier.start(ctx, r)
+	r.receiveAnswers(ctx)
 	r.emit(ctx, notify.Event{Kind: notify.RunStarted, Message: r.summaryLine()})
 
 	r.runPhases(ctx)
@@ -93,6 +99,10 @@ func newRun(ctx workflow.Context, in Input) (*run, error) {
 		stepIdx:   map[string]int{},
 		approvals: map[string]*gate{},
 		tasks:     map[string]int{},
+		answers:   map[string]ReleaseAnswer{},
+	}
+	if key := in.Alert.HostKey(); key != "" {
+		r.incident = IncidentID(key)
 	}
 	r.res = Result{
 		RunID:       info.WorkflowExecution.ID,
@@ -405,6 +415,11 @@ func activityOptions(id string, act actions.Action, st *playbooks.Step) workflow
 // execute runs an action step as its activity.
 func (r *run) execute(ctx workflow.Context, st *playbooks.Step, act actions.Action, with map[string]any) {
 	sr := r.step(st.ID)
+	if release, heldBy := r.mayRelease(ctx, st.ID, act, with); !release {
+		r.markReleased(act.Name, with) // this run no longer holds it; the others do
+		r.skip(ctx, sr, fmt.Sprintf("not released: still contained by %s (the incident releases it when the last run does)", strings.Join(heldBy, ", ")))
+		return
+	}
 	sr.State, sr.Started = StepRunning, workflow.Now(ctx)
 	r.emit(ctx, notify.Event{Kind: notify.StepStarted, Phase: sr.Phase, Step: st.ID, Action: act.Name})
 	req := actions.Request{RunID: r.res.RunID, StepID: st.ID, IdempotencyKey: actions.IdempotencyKey(r.res.RunID, st.ID), With: with}
@@ -418,7 +433,9 @@ func (r *run) execute(ctx workflow.Context, st *playbooks.Step, act actions.Acti
 	}
 	r.record(ctx, sr, act, out)
 	if act.Contains != nil {
-		r.res.Contained = append(r.res.Contained, Contained{Kind: act.Contains.Kind, Target: fmt.Sprint(with[act.Contains.Param]), Step: st.ID, Undo: st.Undo})
+		target := fmt.Sprint(with[act.Contains.Param])
+		r.res.Contained = append(r.res.Contained, Contained{Kind: act.Contains.Kind, Target: target, Step: st.ID, Undo: st.Undo})
+		r.tellIncident(ctx, SignalHold, Hold{Run: r.res.RunID, Kind: act.Contains.Kind, Target: target})
 	}
 	r.markReleased(act.Name, with)
 	r.emit(ctx, notify.Event{Kind: notify.StepFinished, Phase: sr.Phase, Step: st.ID, Action: act.Name, Status: StepSucceeded, Message: out.Note})
@@ -521,6 +538,8 @@ func (r *run) finish(ctx workflow.Context) {
 		r.res.State = StateCompleted
 		r.emit(ctx, notify.Event{Kind: notify.RunCompleted, Status: StateCompleted, Disposition: r.res.Disposition, Summary: r.summary()})
 	}
+	// A closed run no longer needs anything contained; what it left contained is another run's to release.
+	r.tellIncident(ctx, SignalRunEnded, RunEnded{Run: r.res.RunID})
 	r.upsert(ctx, AttrDisposition.ValueSet(r.res.Disposition), AttrPhase.ValueUnset())
 	r.res.Ended = workflow.Now(ctx)
 	r.res.Undelivered = r.notifier.drain(ctx, r.in.DrainTimeout)
@@ -584,4 +603,66 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// tellIncident signals the run's incident. A run without an incident (no host or user), or whose incident
+// is gone, has nothing to count with: the signal's failure is logged and the run goes on.
+func (r *run) tellIncident(ctx workflow.Context, signal string, arg any) {
+	if r.incident == "" {
+		return
+	}
+	if err := workflow.SignalExternalWorkflow(ctx, r.incident, "", signal, arg).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("incident not told", "incident", r.incident, "signal", signal, "error", err)
+	}
+}
+
+// releaseWait bounds how long a release waits for the incident's answer.
+const releaseWait = time.Minute
+
+// mayRelease asks the incident whether this run may undo containment that other open runs may still need
+// (a host isolated by two runs is released by the last). It answers true for actions that release nothing,
+// for runs without an incident, and when the incident does not answer in time.
+func (r *run) mayRelease(ctx workflow.Context, stepID string, act actions.Action, with map[string]any) (bool, []string) {
+	kind, target, ok := released(act, with)
+	if !ok || r.incident == "" {
+		return true, nil
+	}
+	req := ReleaseRequest{Hold: Hold{Run: r.res.RunID, Kind: kind, Target: target}, Step: stepID}
+	if err := workflow.SignalExternalWorkflow(ctx, r.incident, "", SignalRelease, req).Get(ctx, nil); err != nil {
+		return true, nil // no incident to hold it for anyone else
+	}
+	answered, _ := workflow.AwaitWithTimeout(ctx, releaseWait, func() bool { _, ok := r.answers[stepID]; return ok })
+	if !answered {
+		r.escalate(ctx, fmt.Sprintf("incident %s did not answer whether %s %s may be released; releasing", r.incident, kind, target), "", stepID)
+		return true, nil
+	}
+	ans := r.answers[stepID]
+	return ans.Release, ans.HeldBy
+}
+
+// released says what an action releases: the kind and target of the containment it undoes.
+func released(act actions.Action, with map[string]any) (kind, target string, ok bool) {
+	for _, a := range actions.All() {
+		if a.Contains == nil || a.Undo != act.Name {
+			continue
+		}
+		if v, has := with[a.Contains.Param]; has {
+			return a.Contains.Kind, fmt.Sprint(v), true
+		}
+	}
+	return "", "", false
+}
+
+// receiveAnswers files the incident's answers to release requests by step.
+func (r *run) receiveAnswers(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, SignalReleaseAnswer)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var ans ReleaseAnswer
+			if !ch.Receive(ctx, &ans) {
+				return
+			}
+			r.answers[ans.Step] = ans
+		}
+	})
 }

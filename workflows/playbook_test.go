@@ -563,3 +563,30 @@ func TestClosingCancelsOpenApprovalsAndSaysSo(t *testing.T) {
 		t.Error("the host was isolated after the run closed")
 	}
 }
+
+// TestReleaseIsHeldWhileAnotherRunContains: the incident says another open run still needs the host
+// isolated, so the recovery's release is not sent to the EDR; the run tells the incident what it holds and
+// when it ends.
+func TestReleaseIsHeldWhileAnotherRunContains(t *testing.T) {
+	h := newHarness(t)
+	h.heldBy = []string{"parry-parry-other"}
+	res := h.run(header + `
+phases:
+  - id: immediate
+    steps:
+      - {id: isolate, action: edr.isolate_host, with: {host: "${{ inputs.host }}"}}
+  - id: recovery
+    steps:
+      - {id: release, action: edr.release_host, with: {host: "${{ inputs.host }}"}}
+`)
+	if got := h.estate.called(); !reflect.DeepEqual(got, []string{"isolate:edr.isolate_host"}) {
+		t.Errorf("calls = %v: the release must not reach the EDR while another run holds the host", got)
+	}
+	s := stepState(res, "release")
+	if s.State != StepSkipped || !strings.Contains(s.Reason, "still contained by parry-parry-other") {
+		t.Errorf("release = %s %q", s.State, s.Reason)
+	}
+	if got, want := h.incidentSignals, []string{SignalHold, SignalRelease, SignalRunEnded}; !reflect.DeepEqual(got, want) {
+		t.Errorf("signals to the incident = %v, want %v", got, want)
+	}
+}

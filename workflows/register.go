@@ -17,4 +17,6 @@ func Register(r Registry) {
 	// workflow deadlock detector (1 s) if it happened inside a workflow task.
 	_, _ = expr.Env()
 	r.RegisterWorkflowWithOptions(PlaybookWorkflow, workflow.RegisterOptions{Name: WorkflowName})
+	r.RegisterWorkflowWithOptions(IncidentWorkflow, workflow.RegisterOptions{Name: IncidentWorkflowName})
+	r.RegisterWorkflowWithOptions(UnroutedWorkflow, workflow.RegisterOptions{Name: UnroutedWorkflowName})
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -17,6 +19,7 @@ import (
 	"github.com/parry-soc/parry/alerts"
 	"github.com/parry-soc/parry/alerts/routing"
 	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/attack"
 	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
 )
@@ -72,6 +75,11 @@ type Starter struct {
 	Client client.Client
 	// Keys are pinned in every run it starts: whose assertions the run will accept.
 	Keys []approval.Key
+	// IncidentWindow and IncidentThreshold configure new incidents (zero: the workflows' defaults).
+	IncidentWindow    time.Duration
+	IncidentThreshold float64
+	// Now is the clock for alerts without a time (default time.Now).
+	Now func() time.Time
 }
 
 // Start starts the run of a plan. The workflow ID is derived from the alert, with conflict policy FAIL and
@@ -89,6 +97,10 @@ func (s *Starter) Start(ctx context.Context, p Plan) (Started, error) {
 		TypedSearchAttributes:                    workflows.StartAttributes(in),
 		StaticSummary:                            fmt.Sprintf("%s: %s", p.Playbook.ID, p.Alert.Title),
 	}
+	// The host's incident first, so it exists to count the run's containment from its first step.
+	if err := s.linkIncident(ctx, p, id); err != nil {
+		return Started{}, err
+	}
 	_, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
 	if err == nil {
 		return Started{RunID: id, Playbook: p.Playbook.ID}, nil
@@ -103,4 +115,100 @@ func (s *Starter) Start(ctx context.Context, p Plan) (Started, error) {
 func IsDuplicate(err error) bool {
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	return errors.As(err, &already) || temporal.IsWorkflowExecutionAlreadyStartedError(err)
+}
+
+// linkIncident tells the alert's host incident about it with signal-with-start: the incident workflow is
+// started if the host has none running. A duplicate alert is told again; the incident drops repeats.
+func (s *Starter) linkIncident(ctx context.Context, p Plan, runID string) error {
+	key := p.Alert.HostKey()
+	if key == "" {
+		return nil
+	}
+	ref := IncidentAlert(p.Alert, runID, p.Playbook, s.now())
+	id := workflows.IncidentID(key)
+	opts := client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: workflows.TaskQueue,
+		// A host whose incident ended (a quiet day) starts a new one.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrHost.ValueSet(key)),
+		StaticSummary:         "incident on " + key,
+	}
+	in := workflows.IncidentInput{Key: key, Window: s.IncidentWindow, Threshold: s.IncidentThreshold}
+	if _, err := s.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalAlert, ref, opts, workflows.IncidentWorkflowName, in); err != nil {
+		return fmt.Errorf("link alert %s to incident %s: %w", p.Alert.ID, id, err)
+	}
+	return nil
+}
+
+func (s *Starter) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// IncidentAlert is the reference an incident keeps of an alert: ids, techniques with their tactics,
+// severity and time — never the raw payload. pb may be nil for an alert no playbook answers.
+func IncidentAlert(a alerts.Alert, runID string, pb *playbooks.Playbook, now time.Time) workflows.IncidentAlert {
+	ref := workflows.IncidentAlert{AlertID: a.ID, Source: a.Source, RunID: runID, Title: a.Title, Severity: a.Severity,
+		Host: a.Host, User: a.User, Techniques: a.Techniques, Time: now.UTC()}
+	if t, err := time.Parse(time.RFC3339, a.Time); err == nil {
+		ref.Time = t.UTC()
+	}
+	if pb != nil {
+		ref.Playbook, ref.Channel, ref.Escalation, ref.Oncall = pb.ID, pb.Notify.Channel, pb.Notify.Escalation, pb.Notify.Oncall
+	}
+	cat := attack.Default()
+	seen := map[string]bool{}
+	add := func(t string) {
+		if !seen[t] {
+			seen[t] = true
+			ref.Tactics = append(ref.Tactics, t)
+		}
+	}
+	for _, id := range a.Techniques {
+		for _, tc := range cat.TacticsOf(id) {
+			add(tc.ShortName)
+		}
+	}
+	for _, t := range a.Tactics {
+		if tc, ok := cat.Tactic(t); ok {
+			add(tc.ShortName)
+		}
+	}
+	sort.SliceStable(ref.Tactics, func(i, j int) bool { return cat.TacticOrder(ref.Tactics[i]) < cat.TacticOrder(ref.Tactics[j]) })
+	return ref
+}
+
+// RecordUnrouted records an alert no playbook answers as a short, completed UnroutedAlert workflow, so it
+// is searchable like every run; the same alert again is reported as a duplicate of its record.
+func (s *Starter) RecordUnrouted(ctx context.Context, a alerts.Alert, reason string) (Started, error) {
+	id := workflows.UnroutedID(a.Source, a.ID)
+	u := workflows.Unrouted{Alert: workflows.AlertRef{ID: a.ID, Source: a.Source, Title: a.Title, Severity: a.Severity, Host: a.Host,
+		User: a.User, Techniques: a.Techniques, Time: a.Time, Rule: a.Rule}, Tactic: a.Tactics, Reason: reason}
+	opts := client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            "unrouted: " + a.Title,
+	}
+	if key := a.HostKey(); key != "" && a.Host != "" {
+		opts.TypedSearchAttributes = temporal.NewSearchAttributes(workflows.AttrHost.ValueSet(key))
+	}
+	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.UnroutedWorkflowName, u); err != nil {
+		if IsDuplicate(err) {
+			return Started{RunID: id, Duplicate: true}, nil
+		}
+		return Started{}, fmt.Errorf("record unrouted alert %s: %w", a.ID, err)
+	}
+	// The host's incident hears of it too: an alert nobody answers can still be part of a chain.
+	if key := a.HostKey(); key != "" {
+		if err := s.linkIncident(ctx, Plan{Alert: a}, ""); err != nil {
+			return Started{RunID: id}, err
+		}
+	}
+	return Started{RunID: id}, nil
 }
