@@ -34,9 +34,9 @@ func chainAlerts(gap time.Duration) []IncidentAlert {
 
 func TestChainRisk(t *testing.T) {
 	for _, tt := range []struct {
-		name       string
-		alerts     []IncidentAlert
-		wantLinks  []string
+		name                   string
+		alerts                 []IncidentAlert
+		wantLinks              []string
 		wantAtLeast, wantBelow float64
 	}{
 		{"three tactics in kill-chain order within the hour", chainAlerts(20 * time.Minute), []string{"initial-access", "execution", "lateral-movement"}, DefaultIncidentThreshold, 100},
