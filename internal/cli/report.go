@@ -11,23 +11,23 @@ import (
 	"time"
 
 	"github.com/parry-soc/parry/internal/audit"
+	"github.com/parry-soc/parry/internal/codec"
 	"github.com/parry-soc/parry/internal/report"
 	"github.com/parry-soc/parry/internal/runs"
 )
 
 func init() {
-	register(command{"report", "report RUN|BUNDLE|HISTORY.json [--format md|html] [-o FILE] [--keys PAYLOAD_KEYS] [--dev]", reportCommand})
+	register(command{"report", "report RUN|BUNDLE|HISTORY.json [--format md|html] [-o FILE] [--dev]", reportCommand})
 }
 
 // reportCommand renders a run's timeline. A path (an export bundle, a directory holding one, or a history
-// JSON file) is read offline; anything else is a run id read from the cluster: a closed run from its
-// history, an open one from its status query with its history so far (from the history alone when no
-// worker answers the query).
+// JSON file) is read offline, its payloads decoded with PARRY_PAYLOAD_KEYS; anything else is a run id read
+// from the cluster: a closed run from its history, an open one from its status query with its history so
+// far (from the history alone when no worker answers the query).
 func reportCommand(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "trigger report")
 	format := fs.String("format", "", "md or html (default: html when -o names a .html file, md otherwise)")
 	out := fs.String("o", "", "write the report to `FILE` instead of standard output")
-	keys := fs.String("keys", "", "payload keys to read an encrypted history with (PARRY_PAYLOAD_KEYS's format; default PARRY_PAYLOAD_KEYS)")
 	dev := fs.Bool("dev", false, "read the run from the embedded dev server")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -53,7 +53,7 @@ func reportCommand(ctx context.Context, env Env, args []string) error {
 
 	var tl report.Timeline
 	if _, err := os.Stat(pos[0]); err == nil {
-		tl, err = offlineTimeline(env, pos[0], *keys)
+		tl, err = offlineTimeline(env, pos[0])
 		if err != nil {
 			return err
 		}
@@ -84,14 +84,14 @@ func reportCommand(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// offlineTimeline reads a bundle or history file, decoding payloads with the given keys or
-// PARRY_PAYLOAD_KEYS, as trigger replay does.
-func offlineTimeline(env Env, path, keys string) (report.Timeline, error) {
-	c, err := payloadCodec(env, keys)
+// offlineTimeline reads a bundle or history file, decoding its payloads with the keys in
+// PARRY_PAYLOAD_KEYS, as every client and worker does.
+func offlineTimeline(env Env, path string) (report.Timeline, error) {
+	dc, err := codec.DataConverterFromEnv(env.Getenv)
 	if err != nil {
 		return report.Timeline{}, err
 	}
-	return report.Open(path, c.DataConverter())
+	return report.Open(path, dc)
 }
 
 // statusQueryWait bounds how long the report waits for an open run's status query before it falls back to

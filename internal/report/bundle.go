@@ -87,7 +87,7 @@ func Open(path string, dc converter.DataConverter) (Timeline, error) {
 	t, err := fromHistoryBytes(raw, dc)
 	if err != nil {
 		if len(b.Manifest.PayloadKeyIDs) > 0 && b.Manifest.Payloads != audit.PayloadsDecrypted {
-			err = fmt.Errorf("%w (its payloads are encrypted with payload key %s: set PARRY_PAYLOAD_KEYS or --keys)", err, strings.Join(b.Manifest.PayloadKeyIDs, ", "))
+			err = fmt.Errorf("%w (its payloads are encrypted with payload key %s: set PARRY_PAYLOAD_KEYS)", err, strings.Join(b.Manifest.PayloadKeyIDs, ", "))
 		}
 		return Timeline{}, fmt.Errorf("%s: %w", filepath.Join(dir, hfile), err)
 	}
