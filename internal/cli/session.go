@@ -119,6 +119,14 @@ func devConfig(env Env, namespace string, logger *slog.Logger) (devserver.Config
 		SearchAttributes: workflows.SearchAttributeTypes(),
 		Logger:           logger,
 	}
+	// The Web UI decodes payloads through the front door's codec endpoint when payload keys are set
+	// (`trigger serve --dev` serves it, by default on 127.0.0.1:8080).
+	if env.Getenv("PARRY_PAYLOAD_KEYS") != "" {
+		cfg.CodecEndpoint = env.Getenv("PARRY_DEV_CODEC_ENDPOINT")
+		if cfg.CodecEndpoint == "" {
+			cfg.CodecEndpoint = "http://127.0.0.1:8080/codec"
+		}
+	}
 	if cfg.UIAddress == "off" {
 		cfg.UIAddress, cfg.DisableUI = "", true
 	}

@@ -138,6 +138,10 @@ type Config struct {
 	// LogLevel is the lowest level passed on (default warn: the server
 	// logs hundreds of info lines per minute).
 	LogLevel slog.Leveler
+	// CodecEndpoint is a remote codec the Web UI decodes payloads with
+	// (`trigger serve --dev` serves one at /codec when payload keys are
+	// set); "" leaves payloads shown as they are stored.
+	CodecEndpoint string
 }
 
 // Server is a running dev server, owned or attached.
@@ -397,7 +401,7 @@ func startOwned(ctx context.Context, cfg Config, lock *lockFile) (_ *Server, err
 	}
 
 	if ports.ui != "" {
-		ui, err := startUI(ctx, ports.ui, s.address, cfg.Namespace)
+		ui, err := startUI(ctx, ports.ui, s.address, cfg.Namespace, cfg.CodecEndpoint)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -345,6 +346,7 @@ func TestWebUI(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.DisableUI = false
 	cfg.UIAddress = "127.0.0.1:0"
+	cfg.CodecEndpoint = "http://127.0.0.1:8080/codec"
 	s := startTest(t, cfg)
 	if !strings.HasPrefix(s.UIURL(), "http://127.0.0.1:") {
 		t.Fatalf("UIURL() = %q, want http://127.0.0.1:port", s.UIURL())
@@ -360,6 +362,16 @@ func TestWebUI(t *testing.T) {
 	rec, _ := readRecord(t, cfg.Dir)
 	if got, want := rec.UIURL, s.UIURL(); got != want {
 		t.Errorf("lock record ui_url = %q, want %q", got, want)
+	}
+	// The UI learns the codec endpoint from its settings.
+	settings, err := http.Get(s.UIURL() + "/api/v1/settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer settings.Body.Close()
+	body, _ := io.ReadAll(settings.Body)
+	if !strings.Contains(string(body), cfg.CodecEndpoint) {
+		t.Errorf("UI settings %s do not name the codec endpoint %s", body, cfg.CodecEndpoint)
 	}
 }
 

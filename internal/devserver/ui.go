@@ -17,7 +17,7 @@ const uiReadyTimeout = 10 * time.Second
 
 // startUI runs the Temporal Web UI in-process on addr (a concrete, free
 // host:port) and waits until it answers.
-func startUI(ctx context.Context, addr, frontend, namespace string) (_ *uiserver.Server, err error) {
+func startUI(ctx context.Context, addr, frontend, namespace, codec string) (_ *uiserver.Server, err error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
@@ -34,6 +34,9 @@ func startUI(ctx context.Context, addr, frontend, namespace string) (_ *uiserver
 		// the CLI.
 		HideLogs: true,
 	}
+	// The dev UI is plain HTTP on loopback and the dev codec endpoint answers
+	// loopback callers only, so no access token is passed.
+	cfg.Codec.Endpoint = codec
 	// NewServer panics on a bad config or missing assets rather than
 	// returning an error.
 	defer func() {
