@@ -88,6 +88,9 @@ type history struct {
 	events      []notify.Event      // what the run queued for responders, from its notify.event batches
 	escs        []notify.Escalation // from its notify.escalate activities
 	notes       []string
+	// dispositionSet is the workflow time the run last set its disposition search attribute: as it ends, in
+	// the task that records its end.
+	dispositionSet time.Time
 }
 
 type taskStart struct {
@@ -200,6 +203,10 @@ func readHistory(h *historypb.History, dc converter.DataConverter) (*history, er
 			hv.accepted(e.GetWorkflowExecutionUpdateAcceptedEventAttributes(), at)
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
 			hv.completed(e.GetWorkflowExecutionUpdateCompletedEventAttributes(), taskTime)
+		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+			if _, ok := e.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()[workflows.AttrDisposition.GetName()]; ok {
+				hv.dispositionSet = taskTime
+			}
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 			a := e.GetWorkflowExecutionSignaledEventAttributes()
 			hv.sigs = append(hv.sigs, Signal{Name: a.GetSignalName(), At: at, Identity: a.GetIdentity(), Input: hv.summarisePayloads(a.GetInput())})

@@ -50,8 +50,13 @@ func (hv *history) reconstruct() workflows.Result {
 	}
 	r.activities(hv)
 	r.updates(hv)
+	r.rollbackStarts()
 	for _, e := range hv.escs {
 		res.Escalations = append(res.Escalations, workflows.Escalation{At: e.Event.Time, Reason: e.Reason, Phase: e.Event.Phase, Step: e.Event.Step})
+	}
+	if !res.Ended.IsZero() && hv.dispositionSet.After(res.Ended) {
+		// The run records its end after its last words to responders (and to its incident) are queued.
+		res.Ended = hv.dispositionSet
 	}
 	if r.closed {
 		// The interpreter cancels what still waits when a run closes.
@@ -367,6 +372,22 @@ func (r *rebuild) undo(hv *history, a *actRecord) {
 		}
 	case "failed", "timed-out", "canceled":
 		s.State, s.Error = workflows.StepFailed, a.err
+	}
+}
+
+// rollbackStarts dates the undo steps: they run one after another from the moment the rollback is
+// approved, each starting when the one before it ended — before any check that precedes its activity (such
+// as asking the host's incident), so not when its activity was scheduled.
+func (r *rebuild) rollbackStarts() {
+	ap := r.approval(workflows.RollbackID)
+	for i := range r.res.Rollback {
+		s := &r.res.Rollback[i]
+		switch {
+		case i > 0 && !r.res.Rollback[i-1].Ended.IsZero():
+			s.Started = r.res.Rollback[i-1].Ended
+		case i == 0 && ap != nil && !ap.Decided.IsZero():
+			s.Started = ap.Decided
+		}
 	}
 }
 

@@ -83,7 +83,7 @@ func TestReportShowsRefusalsBreachAndRollback(t *testing.T) {
 			"operator tester", "✓ granted", "yes — decided it", "⊘ denied", "denied by operator:tester",
 		}},
 		{"approval-timeout-and-breach", []string{
-			"⚠ BREACHED at 2026-11-26T19:32:30.009Z", "⌛ timed-out", "approval disable-user timed out after 1s",
+			"⚠ BREACHED at 2026-11-26T19:45:09.068Z", "⌛ timed-out", "approval disable-user timed out after 1s",
 			"phase immediate exceeded its 2s budget",
 		}},
 		{"failure-and-rollback", []string{
