@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/proxy"
@@ -265,5 +266,32 @@ func TestEncryptedHistoryReadsWithItsKeys(t *testing.T) {
 	}
 	if _, err := FromHistory(h, converter.GetDefaultDataConverter()); err == nil || !strings.Contains(err.Error(), "payload codec key") {
 		t.Errorf("without the keys: %v, want an error naming the payload codec key", err)
+	}
+}
+
+// TestTerminatedRunSaysSo reads a run that someone terminated in Temporal while it was held open: the
+// report takes Temporal's word for how it ended and keeps what the run had done.
+func TestTerminatedRunSaysSo(t *testing.T) {
+	h := openFailedRun(t)
+	last := h.Events[len(h.Events)-1]
+	h.Events = append(h.Events, &historypb.HistoryEvent{
+		EventId:   last.GetEventId() + 1,
+		EventTime: last.GetEventTime(),
+		EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+		Attributes: &historypb.HistoryEvent_WorkflowExecutionTerminatedEventAttributes{
+			WorkflowExecutionTerminatedEventAttributes: &historypb.WorkflowExecutionTerminatedEventAttributes{Reason: "cleanup", Identity: "ops@bastion"}},
+	})
+	tl, err := FromHistory(h, converter.GetDefaultDataConverter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl.Execution.Status != "terminated" || tl.Run.Ended.IsZero() || !tl.Reconstructed {
+		t.Errorf("status %q, ended %v, reconstructed %v", tl.Execution.Status, tl.Run.Ended, tl.Reconstructed)
+	}
+	if tl.Run.State != workflows.StateFailed || !strings.Contains(tl.Run.Failure, "HostNotFound") {
+		t.Errorf("state %s, failure %q: want the run's own failure kept", tl.Run.State, tl.Run.Failure)
+	}
+	if !strings.Contains(strings.Join(tl.Notes, " "), "terminated: cleanup (by ops@bastion)") {
+		t.Errorf("notes %q do not say who terminated it", tl.Notes)
 	}
 }
