@@ -315,7 +315,9 @@ func (in *Intake) unrouted(w http.ResponseWriter, r *http.Request, a alerts.Aler
 	in.stats.unrouted.Add(1)
 	id := workflows.UnroutedID(a.Source, a.ID)
 	rec, _, err := in.flights.do(id, func() (runs.Started, error) {
-		return in.bounded(r.Context(), func(ctx context.Context) (runs.Started, error) { return in.cfg.Starter.RecordUnrouted(ctx, a, ue.Error()) })
+		return in.bounded(r.Context(), func(ctx context.Context) (runs.Started, error) {
+			return in.cfg.Starter.RecordUnrouted(ctx, a, ue.Error())
+		})
 	})
 	if err != nil {
 		in.unavailable(w, a, "record unrouted alert "+id, err)

@@ -160,7 +160,9 @@ func do(t *testing.T, method, url, body string, headers map[string]string) answe
 	return a
 }
 
-func bearer(token string) map[string]string { return map[string]string{"Authorization": "Bearer " + token} }
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
 
 func signed(secret string, at time.Time, body string) map[string]string {
 	ts, sig := frontdoor.SignIntake(secret, at, []byte(body))
@@ -471,7 +473,9 @@ func TestIntakeAnswers503WhenSaturatedOrTemporalFails(t *testing.T) {
 	fake.block = make(chan struct{})
 	in, _, base := newIntake(t, frontdoor.IntakeConfig{Token: testToken, Starter: fake, MaxStarts: 1, StartQueue: 100 * time.Millisecond})
 	first := make(chan answer, 1)
-	go func() { first <- do(t, http.MethodPost, base+frontdoor.IntakePath, alertJSON("s1", "WS-0042", "T1566.001"), bearer(testToken)) }()
+	go func() {
+		first <- do(t, http.MethodPost, base+frontdoor.IntakePath, alertJSON("s1", "WS-0042", "T1566.001"), bearer(testToken))
+	}()
 	for in.Stats().StartsInFlight == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
