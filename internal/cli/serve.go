@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,16 +19,18 @@ import (
 	"github.com/parry-soc/parry/internal/codec"
 	"github.com/parry-soc/parry/internal/frontdoor"
 	"github.com/parry-soc/parry/internal/oidc"
+	"github.com/parry-soc/parry/internal/runs"
 )
 
-// serveCommand runs the front door: Slack's interactivity endpoint on --listen and, with SLACK_APP_TOKEN,
-// Socket Mode, until interrupted or ctx ends. With payload keys (PARRY_PAYLOAD_KEYS) it also serves the
-// payload codec endpoints for the Temporal Web UI (see codecEndpoints); with those alone and no Slack
-// settings it serves only them.
+// serveCommand runs the front door: the alert intake (POST /v1/alerts, with PARRY_INTAKE_TOKEN or
+// PARRY_INTAKE_HMAC_SECRET, or from loopback callers with --dev), Slack's interactivity endpoint on --listen
+// and, with SLACK_APP_TOKEN, Socket Mode, until interrupted or ctx ends. With payload keys
+// (PARRY_PAYLOAD_KEYS) it also serves the payload codec endpoints for the Temporal Web UI (see
+// codecEndpoints). It serves whichever of these is configured and says why the others are off.
 func serveCommand(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "trigger serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
-	dev := fs.Bool("dev", false, "talk to the embedded dev server and sign with the dev front door key (created on first use)")
+	dev := fs.Bool("dev", false, "talk to the embedded dev server, sign with the dev front door key (created on first use) and, without PARRY_INTAKE_TOKEN or PARRY_INTAKE_HMAC_SECRET, take alerts from loopback callers without credentials")
 	grace := fs.Duration("grace", 20*time.Second, "on shutdown, how long to wait for requests and clicks still being sent")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -42,11 +45,17 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return exitCode(2, err)
 	}
-	if !slackOn && codecCfg == nil {
-		return exitCode(2, errors.New("SLACK_SIGNING_SECRET is not set: set it to your Slack app's signing secret "+
-			"(api.slack.com/apps → Basic Information → App Credentials) so clicks posted to /slack/interactions can be verified, "+
-			"or set SLACK_APP_TOKEN to receive them over Socket Mode (or, to serve only the payload codec endpoints, "+
-			"set PARRY_PAYLOAD_KEYS and PARRY_CODEC_OIDC_ISSUER, or use --dev)"))
+	intakeToken, intakeSecret := env.Getenv("PARRY_INTAKE_TOKEN"), env.Getenv("PARRY_INTAKE_HMAC_SECRET")
+	intakeOn := intakeToken != "" || intakeSecret != "" || *dev
+	maxStarts, err := intakeMaxStarts(env)
+	if err != nil {
+		return exitCode(2, err)
+	}
+	if !slackOn && codecCfg == nil && !intakeOn {
+		return exitCode(2, errors.New("nothing to serve: set PARRY_INTAKE_TOKEN or PARRY_INTAKE_HMAC_SECRET to take alerts on /v1/alerts; "+
+			"SLACK_SIGNING_SECRET (your Slack app's signing secret, api.slack.com/apps → Basic Information → App Credentials) so clicks posted to "+
+			"/slack/interactions can be verified, or SLACK_APP_TOKEN to receive them over Socket Mode; "+
+			"or, to serve only the payload codec endpoints, PARRY_PAYLOAD_KEYS and PARRY_CODEC_OIDC_ISSUER; or use --dev"))
 	}
 	retry, err := retryPolicy(env)
 	if err != nil {
@@ -86,6 +95,17 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 		interactions = handler
 	}
 	srv := frontdoor.New(frontdoor.Config{SigningSecret: secret, Interactions: interactions, Logger: log})
+	var intake *frontdoor.Intake
+	if intakeOn {
+		if intake, err = newIntake(env, sess, *dev, intakeToken, intakeSecret, maxStarts); err != nil {
+			return err
+		}
+		intake.Register(srv)
+	} else {
+		why := "alert intake is off: set PARRY_INTAKE_TOKEN (senders send Authorization: Bearer <token>) or PARRY_INTAKE_HMAC_SECRET (senders sign requests) to take alerts on " + frontdoor.IntakePath
+		log.Warn(why)
+		fmt.Fprintln(env.Stderr, "note: "+why)
+	}
 	if codecCfg != nil {
 		codecCfg.Codec, codecCfg.Namespace, codecCfg.Logger = sess.codec, sess.namespace, log
 		h, err := frontdoor.NewCodec(*codecCfg)
@@ -106,10 +126,16 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	if secret != "" {
 		routes = "POST /slack/interactions, " + routes
 	}
+	if intake != nil {
+		routes = "POST " + frontdoor.IntakePath + "[/{source}], GET " + frontdoor.RunsPath + "/{id}, GET " + frontdoor.StatsPath + ", " + routes
+	}
 	if codecCfg != nil {
 		routes = "POST " + frontdoor.CodecPath + "/encode, POST " + frontdoor.CodecPath + "/decode, " + routes
 	}
 	fmt.Fprintf(env.Stdout, "front door listening on http://%s (%s)\n", ln.Addr(), routes)
+	if intake != nil {
+		fmt.Fprintf(env.Stdout, "alert intake: http://%s%s (%s)\n", ln.Addr(), frontdoor.IntakePath, intake.Auth())
+	}
 	if codecCfg != nil {
 		codecURL := "http://" + ln.Addr().String() + frontdoor.CodecPath
 		if *dev {
@@ -150,6 +176,45 @@ func serveCommand(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, "front door stopped")
 	return errors.Join(serveErr, smErr, drainErr)
+}
+
+// newIntake builds the alert intake: the playbook library (with PARRY_PLAYBOOKS), a starter pinning the
+// same keys `trigger run` pins, and the credentials senders must present.
+func newIntake(env Env, sess *session, dev bool, token, hmacSecret string, maxStarts int) (*frontdoor.Intake, error) {
+	library, err := loadLibrary(env)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := trustedKeys(env, dev)
+	if err != nil {
+		return nil, exitCode(2, err)
+	}
+	if len(keys) == 0 {
+		sess.logger.Warn("runs started by the alert intake pin no keys: nobody can approve their steps; set PARRY_OPERATORS or PARRY_FRONTDOOR_KEY")
+		fmt.Fprintln(env.Stderr, "warning: runs started by the alert intake pin no keys: nobody can approve their steps (set PARRY_OPERATORS or PARRY_FRONTDOOR_KEY)")
+	}
+	in, err := frontdoor.NewIntake(frontdoor.IntakeConfig{
+		Token: token, HMACSecret: hmacSecret, Dev: dev, Library: library,
+		Starter: &runs.Starter{Client: sess.client, Keys: keys}, Runs: frontdoor.TemporalRuns{Client: sess.client},
+		MaxStarts: maxStarts, Logger: sess.logger,
+	})
+	if err != nil {
+		return nil, exitCode(2, err)
+	}
+	return in, nil
+}
+
+// intakeMaxStarts reads PARRY_INTAKE_MAX_STARTS, the bound on starts in flight (0: the default).
+func intakeMaxStarts(env Env) (int, error) {
+	v := strings.TrimSpace(env.Getenv("PARRY_INTAKE_MAX_STARTS"))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("PARRY_INTAKE_MAX_STARTS %q: want a positive number of starts in flight (default %d)", v, frontdoor.DefaultMaxStarts)
+	}
+	return n, nil
 }
 
 // slackClients makes the Web API client the handler calls and, with an app token, the Socket Mode client,

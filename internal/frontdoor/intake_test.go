@@ -140,24 +140,33 @@ type answer struct {
 
 func do(t *testing.T, method, url, body string, headers map[string]string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	a, err := send(method, url, body, headers)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// send is do for goroutines other than the test's: it returns what went wrong.
+func send(method, url, body string, headers map[string]string) (answer, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if err := json.Unmarshal(raw, &a.body); err != nil {
-		t.Fatalf("%s %s: answer %d is not JSON: %q", method, url, resp.StatusCode, raw)
+		return a, fmt.Errorf("%s %s: answer %d is not JSON: %q", method, url, resp.StatusCode, raw)
 	}
-	return a
+	return a, nil
 }
 
 func bearer(token string) map[string]string {
@@ -439,9 +448,13 @@ func TestIntakeStormStartsOneRunPerAlert(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("storm-%d", i%unique)
-			got := do(t, http.MethodPost, base+frontdoor.IntakePath, alertJSON(id, fmt.Sprintf("host-%d", i%unique), "T1566.001"), bearer(testToken))
+			got, err := send(http.MethodPost, base+frontdoor.IntakePath, alertJSON(id, fmt.Sprintf("host-%d", i%unique), "T1566.001"), bearer(testToken))
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if got.body["run_id"] != "parry-parry-"+id {
 				t.Errorf("alert %s answered %d %s", id, got.status, got.raw)
 			}
@@ -474,7 +487,11 @@ func TestIntakeAnswers503WhenSaturatedOrTemporalFails(t *testing.T) {
 	in, _, base := newIntake(t, frontdoor.IntakeConfig{Token: testToken, Starter: fake, MaxStarts: 1, StartQueue: 100 * time.Millisecond})
 	first := make(chan answer, 1)
 	go func() {
-		first <- do(t, http.MethodPost, base+frontdoor.IntakePath, alertJSON("s1", "WS-0042", "T1566.001"), bearer(testToken))
+		a, err := send(http.MethodPost, base+frontdoor.IntakePath, alertJSON("s1", "WS-0042", "T1566.001"), bearer(testToken))
+		if err != nil {
+			a.raw = err.Error()
+		}
+		first <- a
 	}()
 	for in.Stats().StartsInFlight == 0 {
 		time.Sleep(5 * time.Millisecond)
