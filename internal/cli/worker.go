@@ -13,8 +13,9 @@ import (
 )
 
 // Worker runs the worker command: the playbook workflow and every activity, against TEMPORAL_ADDRESS, or with
-// --dev against the embedded server it starts (or finds running) under PARRY_HOME. It returns when ctx ends
-// or the process is interrupted.
+// --dev against the embedded server it starts (or finds running) under PARRY_HOME, and the automatic audit
+// exporter when an audit store is configured (see startAuditExporter). It returns when ctx ends or the
+// process is interrupted.
 func Worker(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "worker")
 	dev := fs.Bool("dev", false, "start (or attach to) the embedded Temporal server under PARRY_HOME and use the lab providers")
@@ -36,6 +37,9 @@ func Worker(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("reconcile search attributes: %w", err)
 	}
 	if err := sess.startWorker(env, *dev); err != nil {
+		return err
+	}
+	if err := startAuditExporter(ctx, env, sess, *dev); err != nil {
 		return err
 	}
 	if sess.server != nil {
