@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -89,6 +90,9 @@ type NondeterminismError struct {
 	EventID int64  // the history event where it diverges (0 when not known)
 	Detail  string // in words
 	Cause   error  // the SDK's error, when the SDK found it
+	// Inputs names every activity whose recomputed input differs from the recorded one, in order
+	// ("step isolate-host (edr.isolate_host)").
+	Inputs []string
 }
 
 func (e *NondeterminismError) Error() string { return e.Detail }
@@ -129,7 +133,7 @@ func (r *Replayer) Replay(h *historypb.History) error {
 			first = t
 		}
 	}
-	if m := r.check.mismatch; m != nil && (first == nil || first.EventID == 0 || m.EventID <= first.EventID) {
+	if m := r.check.inputError(); m != nil && (first == nil || first.EventID == 0 || m.EventID <= first.EventID) {
 		first = m
 	}
 	if first != nil {
@@ -214,8 +218,9 @@ type inputCheck struct {
 
 	recorded map[string][]*historypb.HistoryEvent // ActivityTaskScheduled events by activity id, in order
 	seen     map[string]int
-	mismatch *NondeterminismError
-	err      error
+	// mismatches are the activities whose recomputed input differs, in the order the code scheduled them.
+	mismatches []inputMismatch
+	err        error
 	// trace is every command-producing call the replayed code made, in order: it only serves to say where
 	// the code diverged once the SDK found that it did.
 	trace []call
@@ -229,7 +234,7 @@ type call struct {
 }
 
 func (c *inputCheck) reset(h *historypb.History) {
-	c.recorded, c.seen, c.mismatch, c.err, c.trace = map[string][]*historypb.HistoryEvent{}, map[string]int{}, nil, nil, c.trace[:0]
+	c.recorded, c.seen, c.mismatches, c.err, c.trace = map[string][]*historypb.HistoryEvent{}, map[string]int{}, nil, nil, c.trace[:0]
 	for _, e := range h.GetEvents() {
 		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
 			c.recorded[a.GetActivityId()] = append(c.recorded[a.GetActivityId()], e)
@@ -359,7 +364,7 @@ var plain = converter.GetDefaultDataConverter()
 // compare checks one scheduled activity's input against the history. An activity the history does not have
 // (or has under another type) is left to the SDK's command check.
 func (c *inputCheck) compare(id, activityType string, args []any) {
-	if c.mismatch != nil || c.err != nil || id == "" {
+	if c.err != nil || id == "" {
 		return
 	}
 	n := c.seen[id]
@@ -399,11 +404,39 @@ func (c *inputCheck) compare(id, activityType string, args []any) {
 			what = "step"
 		}
 	}
-	c.mismatch = &NondeterminismError{
-		EventID: ev.GetEventId(),
-		Detail: fmt.Sprintf("%s %s (%s), event %d: recorded input %s",
-			what, id, activityType, ev.GetEventId(), diffValues(wv, gv)),
+	name := fmt.Sprintf("%s %s (%s)", what, id, activityType)
+	c.mismatches = append(c.mismatches, inputMismatch{
+		eventID: ev.GetEventId(),
+		name:    name,
+		detail:  fmt.Sprintf("%s, event %d: recorded input %s", name, ev.GetEventId(), diffValues(wv, gv)),
+	})
+}
+
+type inputMismatch struct {
+	eventID      int64
+	name, detail string
+}
+
+// inputError is the input check's verdict: the first activity whose input differs, and the names of the
+// others (the first is often a notification announcing the changed step, which the auditor also wants named).
+func (c *inputCheck) inputError() *NondeterminismError {
+	if len(c.mismatches) == 0 {
+		return nil
 	}
+	first := c.mismatches[0]
+	nd := &NondeterminismError{EventID: first.eventID, Detail: first.detail}
+	for _, m := range c.mismatches {
+		nd.Inputs = append(nd.Inputs, m.name)
+	}
+	if n := len(nd.Inputs) - 1; n > 0 {
+		others := nd.Inputs[1:min(len(nd.Inputs), 5)]
+		more := ""
+		if n > len(others) {
+			more = ", …"
+		}
+		nd.Detail += fmt.Sprintf("; %d more activity input(s) differ: %s%s", n, strings.Join(others, ", "), more)
+	}
+	return nd
 }
 
 func payloadsEqual(a, b []*commonpb.Payload) bool {
@@ -467,6 +500,11 @@ func diffValues(recorded, replayed []any) string {
 			return
 		}
 		paths = append(paths, path)
+		if as, ok := a.(string); ok {
+			if bs, ok := b.(string); ok {
+				a, b = window(as, bs)
+			}
+		}
 		rec = append(rec, renderAt(path, a))
 		rep = append(rep, renderAt(path, b))
 	}
@@ -476,6 +514,36 @@ func diffValues(recorded, replayed []any) string {
 		walk("", any(recorded), any(replayed))
 	}
 	return "{" + strings.Join(rec, ", ") + "}, replay computes {" + strings.Join(rep, ", ") + "}"
+}
+
+// window cuts two long strings to the part around their first difference.
+func window(a, b string) (string, string) {
+	const span = 40
+	if len(a) <= 2*span && len(b) <= 2*span {
+		return a, b
+	}
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	cut := func(s string) string {
+		start, end := max(0, p-span), min(len(s), p+span)
+		for start > 0 && !utf8.RuneStart(s[start]) {
+			start--
+		}
+		for end < len(s) && !utf8.RuneStart(s[end]) {
+			end++
+		}
+		out := s[start:end]
+		if start > 0 {
+			out = "…" + out
+		}
+		if end < len(s) {
+			out += "…"
+		}
+		return out
+	}
+	return cut(a), cut(b)
 }
 
 func join(path, key string) string {
