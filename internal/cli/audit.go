@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -231,6 +232,9 @@ func replayCommand(_ context.Context, env Env, args []string) error {
 	c, err := payloadCodec(env, *payloadKeys)
 	if err != nil {
 		return exitCode(2, err)
+	}
+	if env.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(audit.ReplayGCPercent))
 	}
 	v := &audit.Verifier{Keys: trusted, Workers: *workers, Replay: audit.ReplayOptions{Codec: c, Register: replayRegister}}
 	items := audit.Collect(pos)
