@@ -10,7 +10,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
 	"github.com/parry-soc/parry/actions"
+	"github.com/parry-soc/parry/alerts"
 	"github.com/parry-soc/parry/approval"
 	"github.com/parry-soc/parry/internal/operators"
 	"github.com/parry-soc/parry/internal/runs"
@@ -47,26 +52,62 @@ func validateCommand(env Env, args []string) error {
 	return nil
 }
 
+// statusCommand shows a run, a host's incident (parry-incident-KEY, or --incident HOST) or the record of an
+// unrouted alert (parry-unrouted-…).
 func statusCommand(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "trigger status")
 	dev := fs.Bool("dev", false, "talk to the embedded dev server")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	host := fs.String("incident", "", "show the incident of this host (or user) instead of a run")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return exitCode(2, errors.New("usage: trigger status RUN [--json]"))
+	if (len(pos) != 1 || *host != "") && (len(pos) != 0 || *host == "") {
+		return exitCode(2, errors.New("usage: trigger status RUN|parry-incident-KEY [--json], or trigger status --incident HOST [--json]"))
+	}
+	id := ""
+	if len(pos) == 1 {
+		id = pos[0]
+	} else {
+		key := alerts.Alert{Host: strings.TrimSpace(*host)}.HostKey()
+		if key == "" {
+			return exitCode(2, errors.New("--incident: name a host (or user)"))
+		}
+		id = workflows.IncidentID(key)
 	}
 	sess, err := connect(ctx, env, *dev)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	res, err := runs.Status(ctx, sess.client, pos[0])
+	switch {
+	case strings.HasPrefix(id, workflows.IncidentID("")):
+		inc, err := readIncident(ctx, sess.client, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(env.Stdout, inc)
+		}
+		printIncident(env, inc)
+		return nil
+	case strings.HasPrefix(id, "parry-unrouted-"):
+		var u workflows.Unrouted
+		if err := sess.client.GetWorkflow(ctx, id, "").Get(ctx, &u); err != nil {
+			return fmt.Errorf("read unrouted alert record %s: %w", id, err)
+		}
+		if *asJSON {
+			return writeJSON(env.Stdout, u)
+		}
+		fmt.Fprintf(env.Stdout, "Unrouted alert %s/%s: %s [%s] host %s user %s, techniques %s\n%s\n", u.Alert.Source, u.Alert.ID, u.Alert.Title,
+			orNone(u.Alert.Severity), orNone(u.Alert.Host), orNone(u.Alert.User), orNone(strings.Join(u.Alert.Techniques, ", ")), u.Reason)
+		return nil
+	}
+	res, err := runs.Status(ctx, sess.client, id)
 	if err != nil {
 		var final workflows.Result
-		if gerr := sess.client.GetWorkflow(ctx, pos[0], "").Get(ctx, &final); gerr != nil {
+		if gerr := sess.client.GetWorkflow(ctx, id, "").Get(ctx, &final); gerr != nil {
 			return err
 		}
 		res = final
@@ -76,6 +117,105 @@ func statusCommand(ctx context.Context, env Env, args []string) error {
 	}
 	printStatus(env, res)
 	return nil
+}
+
+// readIncident asks a running incident for its state, or reads a finished one's result (an incident ends
+// after a quiet day holding nothing).
+func readIncident(ctx context.Context, c client.Client, id string) (workflows.Incident, error) {
+	var inc workflows.Incident
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			return inc, exitCode(1, fmt.Errorf("no incident %s: no alert for that host (or user) was seen within the namespace's retention", id))
+		}
+		return inc, fmt.Errorf("describe incident %s: %w", id, err)
+	}
+	if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryIncident)
+		if err != nil {
+			return inc, fmt.Errorf("query incident %s: %w", id, err)
+		}
+		return inc, v.Get(&inc)
+	}
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &inc); err != nil {
+		return inc, fmt.Errorf("read incident %s: %w", id, err)
+	}
+	return inc, nil
+}
+
+// printIncident shows an incident: its alerts, the technique chain in kill-chain order and its risk, the
+// escalations, and the groups and techniques it suggests — hypotheses for an analyst, not findings.
+func printIncident(env Env, inc workflows.Incident) {
+	out := env.Stdout
+	fmt.Fprintf(out, "Incident %s (key %s): severity %s, opened %s, window %s\n", inc.ID, inc.Key, inc.Severity, inc.Opened.Local().Format(time.DateTime), inc.Window)
+	verdict := "below the threshold"
+	if inc.Risk >= inc.Threshold {
+		verdict = "at or over the threshold"
+	}
+	fmt.Fprintf(out, "Risk %.1f (threshold %.1f): %s\n", inc.Risk, inc.Threshold, verdict)
+
+	fmt.Fprintf(out, "\nAlerts (%d shown, %d seen):\n", len(inc.Alerts), inc.AlertsSeen)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME\tALERT\tSEVERITY\tTECHNIQUES\tTACTICS\tRUN")
+	for _, a := range inc.Alerts {
+		run := a.RunID
+		if run == "" {
+			run = "(unrouted)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Source, a.AlertID, orDash(a.Severity),
+			orDash(strings.Join(a.Techniques, ", ")), orDash(strings.Join(a.Tactics, ", ")), run)
+	}
+	tw.Flush()
+
+	if len(inc.Chain) > 0 {
+		var links []string
+		for _, l := range inc.Chain {
+			links = append(links, fmt.Sprintf("%s (%s, %s)", l.Tactic, strings.Join(l.Techniques, ", "), l.Severity))
+		}
+		fmt.Fprintf(out, "\nChain (kill-chain order, alerts within %s of the latest): %s\n", inc.Window, strings.Join(links, " → "))
+	}
+	if len(inc.Escalations) > 0 {
+		fmt.Fprintln(out, "\nEscalations:")
+		for _, e := range inc.Escalations {
+			fmt.Fprintf(out, "  %s  %s\n", e.At.Local().Format(time.DateTime), e.Reason)
+		}
+	}
+	if len(inc.Groups) > 0 {
+		fmt.Fprintln(out, "\nCandidate groups (hypotheses from ATT&CK's group data, not an attribution):")
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for i, g := range inc.Groups {
+			fmt.Fprintf(tw, "  %d.\t%s %s\tscore %.2f\tuses %s\t%s\n", i+1, g.ID, g.Name, g.Score, strings.Join(g.Matched, ", "), g.URL)
+		}
+		tw.Flush()
+	}
+	if len(inc.Predicted) > 0 {
+		fmt.Fprintln(out, "\nPredicted techniques (hypotheses: what those groups are known to use, not yet seen here):")
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, p := range inc.Predicted {
+			fmt.Fprintf(tw, "  %s %s\t%s\tweight %.2f\tgroups %s\n", p.Technique, p.Name, strings.Join(p.Tactics, ", "), p.Weight, strings.Join(p.Groups, ", "))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(out, "\nRuns: %s\n", orNone(strings.Join(inc.Runs, ", ")))
+	if len(inc.Holds) > 0 {
+		fmt.Fprintln(out, "Holds (contained until the last of these runs releases it):")
+		for _, h := range inc.Holds {
+			fmt.Fprintf(out, "  %s %s by %s\n", h.Kind, h.Target, h.Run)
+		}
+	} else {
+		fmt.Fprintln(out, "Holds: none")
+	}
+	for _, r := range inc.Releases {
+		what := "released"
+		if !r.Release {
+			what = "kept: still held by " + strings.Join(r.HeldBy, ", ")
+		}
+		fmt.Fprintf(out, "Release %s  %s %s asked by %s: %s\n", r.At.Local().Format(time.DateTime), r.Kind, r.Target, r.Run, what)
+	}
+	if inc.Executions > 0 {
+		fmt.Fprintf(out, "Continued as new %d time(s) (a busy host's history is handed over, nothing lost)\n", inc.Executions)
+	}
 }
 
 func printStatus(env Env, res workflows.Result) {

@@ -102,6 +102,7 @@ func (b *intakeBench) serve(extra map[string]string, args ...string) string {
 		}
 		select {
 		case err := <-done:
+			done <- err // for the cleanup
 			b.t.Fatalf("trigger serve ended: %v\n%s%s", err, stdout, stderr)
 		case <-time.After(20 * time.Millisecond):
 		}
