@@ -301,11 +301,11 @@ func place(tmp, dir string, m *Manifest) (Written, bool, error) {
 			return Written{}, false, fmt.Errorf("write bundle: %s exists and its manifest cannot be read: %w", dir, rerr)
 		case old.RunID != m.RunID:
 			return Written{}, false, nil
-		case !old.Closed.IsZero() || m.Closed.IsZero():
-			// The same run, closed when exported (its history cannot change any more), or both open: keep it.
+		case !old.Closed.IsZero():
+			// The same run, closed when it was exported: its history cannot have changed. Keep it.
 			return Written{Dir: dir, Existing: true}, true, nil
 		}
-		// The existing bundle was exported while the run was open: replace it with the closed run.
+		// The existing bundle was exported while the run was open: replace it with what the run is now.
 		aside := filepath.Join(filepath.Dir(dir), ".old-"+randomSuffix())
 		if err := os.Rename(dir, aside); err != nil {
 			continue

@@ -145,7 +145,7 @@ func (v *Verifier) Check(r *Replayer, it Item) Verdict {
 			}
 			signed = true
 		} else if m, err = ParseManifest(manifest); err != nil {
-			return out.fail(StatusTampered, "manifest: "+err.Error())
+			return out.fail(StatusTampered, err.Error())
 		}
 		out.Run = m.WorkflowID
 		if got := SHA256Hex(raw); got != m.HistorySHA256 {

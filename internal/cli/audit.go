@@ -238,6 +238,9 @@ func replayCommand(_ context.Context, env Env, args []string) error {
 	}
 	v := &audit.Verifier{Keys: trusted, Workers: *workers, Replay: audit.ReplayOptions{Codec: c, Register: replayRegister}}
 	items := audit.Collect(pos)
+	if len(items) == 0 {
+		return exitCode(1, fmt.Errorf("no bundles or history files in %s", strings.Join(pos, ", ")))
+	}
 	sum := audit.Summary{}
 	bundles := 0
 	start := time.Now()

@@ -391,3 +391,33 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// TestReplayCommandOnCommittedHistories is the contributor's use: plain history files, offline.
+func TestReplayCommandOnCommittedHistories(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"committed histories", []string{"replay", historiesDir}, 0, "library-t1566-001.json: ok (history only, no manifest to check; "},
+		{"one file", []string{"replay", filepath.Join(historiesDir, "failure-and-rollback.json")}, 0, "failure-and-rollback.json: ok ("},
+		{"nothing to check", []string{"replay", t.TempDir()}, 1, "no bundles or history files in "},
+		{"not a history", []string{"replay", filepath.Join("testdata", "alerts", "t1566-001.json")}, 1, "t1566-001.json: unreadable ("},
+		{"a bad public key", []string{"replay", historiesDir, "--pubkey", "ed25519:nope"}, 2, "public key"},
+		{"no path", []string{"replay"}, 2, "usage: trigger replay PATH..."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env, stdout, stderr := testEnv(t.TempDir(), nil)
+			err := Trigger(ctx, env, tt.args)
+			out := stdout.String() + stderr.String()
+			if err != nil {
+				out += err.Error()
+			}
+			if ExitCode(err) != tt.wantCode || !strings.Contains(out, tt.want) {
+				t.Errorf("exit %d, want %d and %q:\n%s", ExitCode(err), tt.wantCode, tt.want, out)
+			}
+		})
+	}
+}
