@@ -27,6 +27,16 @@
 // reports it as skipped); one exported while its run was still open is replaced. Another run under the same
 // workflow id (possible once retention dropped the first) goes to <escaped id>@<run id>.
 //
+// # Automatic export
+//
+// AutoExporter runs in every worker process (the worker command starts it when an audit store is
+// configured): every 30 s it lists closed PlaybookWorkflow runs through visibility since its checkpoint
+// (less 10 minutes, for visibility's eventual consistency) and exports those without a bundle. The checkpoint
+// advances only when a sweep exported everything it listed. Replicas need no coordination: writes are
+// atomic renames and a closed run's bundle is never rewritten. A loop in the worker rather than a Temporal
+// Schedule: the export needs the signing key and the audit store, which live with the worker anyway, and a
+// schedule would add a workflow run every 30 s to the namespace.
+//
 // # Verification
 //
 // Verifier checks each bundle's signature (when given public keys) and history hash, then replays the
@@ -37,6 +47,9 @@
 // the same activity id and occurrence. A change that would isolate another host fails replay. The
 // workflow's result is not compared: a new field in Result would then fail every old history.
 //
+// When the SDK reports nondeterminism, the interceptor's trace of the commands the replayed code issued is
+// paired with the history's command events to name the first that differs, in words.
+//
 // Each run gets one Verdict: ok, tampered (which check failed), nondeterministic (the first diverging
-// event or activity input, in words) or unreadable.
+// event or activity input, in words) or unreadable. docs/audit.md has the formats and measured throughput.
 package audit
