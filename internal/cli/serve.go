@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"go.temporal.io/sdk/client"
 
 	"github.com/parry-soc/parry/internal/codec"
 	"github.com/parry-soc/parry/internal/frontdoor"
@@ -196,12 +197,21 @@ func newIntake(env Env, sess *session, dev bool, token, hmacSecret string, maxSt
 	in, err := frontdoor.NewIntake(frontdoor.IntakeConfig{
 		Token: token, HMACSecret: hmacSecret, Dev: dev, Library: library,
 		Starter: &runs.Starter{Client: sess.client, Keys: keys}, Runs: frontdoor.TemporalRuns{Client: sess.client},
+		Exists:    existsCheck(env, sess.client),
 		MaxStarts: maxStarts, Logger: sess.logger,
 	})
 	if err != nil {
 		return nil, exitCode(2, err)
 	}
 	return in, nil
+}
+
+// existsCheck is the intake's pre-check for repeats (off with PARRY_INTAKE_PRECHECK=off, to measure).
+func existsCheck(env Env, c client.Client) func(context.Context, string) (bool, error) {
+	if env.Getenv("PARRY_INTAKE_PRECHECK") == "off" {
+		return nil
+	}
+	return frontdoor.TemporalRuns{Client: c}.Exists
 }
 
 // intakeMaxStarts reads PARRY_INTAKE_MAX_STARTS, the bound on starts in flight (0: the default).

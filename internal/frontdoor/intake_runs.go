@@ -70,6 +70,19 @@ func (t TemporalRuns) Run(ctx context.Context, id string) (RunView, error) {
 	return v, nil
 }
 
+// Exists reports whether a workflow id has an execution, running or closed (within retention).
+func (t TemporalRuns) Exists(ctx context.Context, id string) (bool, error) {
+	_, err := t.Client.DescribeWorkflowExecution(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("describe run %s: %w", id, err)
+	}
+	return true, nil
+}
+
 func statusName(s enumspb.WorkflowExecutionStatus) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
 }

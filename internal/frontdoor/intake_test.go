@@ -517,3 +517,32 @@ func TestIntakeAnswers503WhenSaturatedOrTemporalFails(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestIntakeAsksWhetherTheRunExistsFirst: with Exists set, a repeat of an alert whose run exists is a
+// duplicate without a start; an unknown run, or a check that fails, goes on to the start, which decides.
+func TestIntakeAsksWhetherTheRunExistsFirst(t *testing.T) {
+	exists := func(_ context.Context, id string) (bool, error) {
+		switch id {
+		case "parry-parry-known":
+			return true, nil
+		case "parry-parry-flaky":
+			return false, errors.New("unavailable")
+		}
+		return false, nil
+	}
+	_, fake, base := newIntake(t, frontdoor.IntakeConfig{Token: testToken, Exists: exists})
+	for _, tt := range []struct {
+		id     string
+		status int
+		starts int64
+	}{
+		{"known", http.StatusOK, 0},
+		{"new", http.StatusAccepted, 1},
+		{"flaky", http.StatusAccepted, 2},
+	} {
+		got := do(t, http.MethodPost, base+frontdoor.IntakePath, alertJSON(tt.id, "WS-0042", "T1566.001"), bearer(testToken))
+		if got.status != tt.status || got.body["run_id"] != "parry-parry-"+tt.id || fake.calls.Load() != tt.starts {
+			t.Errorf("%s: %d %s after %d starts, want %d after %d", tt.id, got.status, got.raw, fake.calls.Load(), tt.status, tt.starts)
+		}
+	}
+}
