@@ -45,8 +45,8 @@ phases:
 
 const benchIntakeToken = "bench-intake-token-0123456789abcdef"
 
-// intakeSenders is how many requests the benchmark keeps in flight: a SIEM forwarding a burst over a pool
-// of connections.
+// intakeSenders is how many requests the benchmark keeps in flight by default: a SIEM forwarding a burst
+// over a pool of connections.
 const intakeSenders = 100
 
 // syncBuffer is a buffer safe to write from the command's goroutines.
@@ -142,16 +142,16 @@ type intakeResult struct {
 	wrong     []string
 }
 
-// send posts the alerts with intakeSenders in flight, retrying 503 after its Retry-After like a
+// send posts the alerts with senders requests in flight, retrying 503 after its Retry-After like a
 // well-behaved sender; a request's latency runs from its first attempt to its answer.
-func (e *intakeEnv) send(b *testing.B, ids []string) (intakeResult, time.Duration) {
+func (e *intakeEnv) send(b *testing.B, ids []string, senders int) (intakeResult, time.Duration) {
 	b.Helper()
-	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: intakeSenders}, Timeout: time.Minute}
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}, Timeout: time.Minute}
 	res := intakeResult{accepted: map[string]int{}}
 	var mu sync.Mutex
 	jobs := make(chan string)
 	var wg sync.WaitGroup
-	for range intakeSenders {
+	for range senders {
 		wg.Go(func() {
 			for id := range jobs {
 				body, _ := json.Marshal(map[string]any{"source": "parry", "id": id, "title": "bench " + id, "severity": "medium",
@@ -245,11 +245,11 @@ func alertMix(n, repeats int) ([]string, int) {
 	return ids, unique
 }
 
-func runIntake(b *testing.B, repeats, maxStarts int, precheck bool) {
+func runIntake(b *testing.B, repeats, senders, maxStarts int, precheck bool) {
 	e := newIntakeEnv(b, maxStarts, precheck)
 	ids, unique := alertMix(b.N, repeats)
 	b.ResetTimer()
-	res, elapsed := e.send(b, ids)
+	res, elapsed := e.send(b, ids, senders)
 	b.StopTimer()
 	if len(res.wrong) > 0 {
 		b.Fatalf("%d wrong answers, first %q", len(res.wrong), res.wrong[0])
@@ -273,27 +273,34 @@ func runIntake(b *testing.B, repeats, maxStarts int, precheck bool) {
 	b.ReportMetric(float64(res.retried), "503s")
 }
 
-// BenchmarkIntake posts b.N alerts to `trigger serve` on a fresh embedded server with a worker running,
-// 100 requests in flight: with 90 % duplicates (each unique alert sent 10 times, shuffled) and all unique.
-// It reports alerts answered per second, runs started per second, the accept latency (first attempt to
-// answer, 503 retries included) and the 503s retried, and checks that every request was answered with its
-// alert's run, exactly one 202 per unique alert, and exactly one run per unique alert in Temporal.
+// BenchmarkIntake posts b.N alerts to `trigger serve` on a fresh embedded server with a worker running:
+// with 90 % duplicates (each unique alert sent 10 times, shuffled) and all unique, 100 requests in flight
+// (and 10, for the latency of a request that does not queue), and with 90 % duplicates without the
+// existence pre-check (PARRY_INTAKE_PRECHECK=off). It reports alerts answered per second, runs started per
+// second, the accept latency (first attempt to answer, 503 retries included) and the 503s retried, and
+// checks that every request was answered with its alert's run, exactly one 202 per unique alert, and
+// exactly one run per unique alert in Temporal.
 //
-//	go test -run '^$' -bench Intake -benchtime 5000x ./internal/bench
+//	go test -run '^$' -bench 'Intake$' -benchtime 5000x ./internal/bench
 func BenchmarkIntake(b *testing.B) {
-	for _, mix := range []struct {
-		name    string
-		repeats int
-	}{{"duplicates-90pct", 10}, {"unique", 1}} {
-		b.Run(mix.name, func(b *testing.B) { runIntake(b, mix.repeats, 0, true) })
-		b.Run(mix.name+"/no-precheck", func(b *testing.B) { runIntake(b, mix.repeats, 0, false) })
+	for _, tt := range []struct {
+		name             string
+		repeats, senders int
+		precheck         bool
+	}{
+		{"duplicates-90pct", 10, intakeSenders, true},
+		{"unique", 1, intakeSenders, true},
+		{"unique/senders-10", 1, 10, true},
+		{"duplicates-90pct/no-precheck", 10, intakeSenders, false},
+	} {
+		b.Run(tt.name, func(b *testing.B) { runIntake(b, tt.repeats, tt.senders, 0, tt.precheck) })
 	}
 }
 
 // BenchmarkIntakeStartBound measures all-unique alerts at several bounds on the starts in flight
-// (PARRY_INTAKE_MAX_STARTS): the figures DefaultMaxStarts was chosen from.
+// (PARRY_INTAKE_MAX_STARTS), 100 requests in flight: the figures DefaultMaxStarts was chosen from.
 func BenchmarkIntakeStartBound(b *testing.B) {
 	for _, n := range []int{8, 32, 64, 128, 512} {
-		b.Run(fmt.Sprintf("max-starts=%d", n), func(b *testing.B) { runIntake(b, 1, n, true) })
+		b.Run(fmt.Sprintf("max-starts=%d", n), func(b *testing.B) { runIntake(b, 1, intakeSenders, n, true) })
 	}
 }
