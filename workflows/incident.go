@@ -493,10 +493,18 @@ func Attribute(seen []string) ([]GroupMatch, []Prediction) {
 	return matches, preds
 }
 
-func normTarget(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// normTarget is how holds compare targets: case-insensitively, and hosts by the short name incidents
+// correlate on, so "WS-0042" held by one run and "ws-0042.corp.example.com" released by another are the
+// same host.
+func normTarget(kind, s string) string {
+	if kind == "host" {
+		return alerts.Alert{Host: strings.TrimSpace(s)}.HostKey()
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
 
 func (inc *Incident) hold(h Hold) {
-	h.Target = normTarget(h.Target)
+	h.Target = normTarget(h.Kind, h.Target)
 	for _, x := range inc.Holds {
 		if x == h {
 			return
@@ -507,7 +515,7 @@ func (inc *Incident) hold(h Hold) {
 
 // release drops the asking run's hold and answers whether anything else still holds the target.
 func (inc *Incident) release(ctx workflow.Context, r ReleaseRequest) {
-	r.Target = normTarget(r.Target)
+	r.Target = normTarget(r.Kind, r.Target)
 	var others []string
 	kept := inc.Holds[:0]
 	for _, h := range inc.Holds {

@@ -79,7 +79,7 @@ func register(c command) {
 func init() {
 	register(command{"run", "run ALERT.json [--playbook ID|FILE] [--source S] [--dev] [--wait] [--hold] [--auto-approve] [--json]", runCommand})
 	register(command{"validate", "validate [PATH...]", func(_ context.Context, env Env, args []string) error { return validateCommand(env, args) }})
-	register(command{"status", "status RUN [--json]", statusCommand})
+	register(command{"status", "status RUN|parry-incident-KEY|--incident HOST [--json]", statusCommand})
 	register(command{"approve", "approve RUN APPROVAL [--deny] [--reason TEXT]", approveCommand})
 	register(command{"done", "done RUN STEP", doneCommand})
 	register(command{"close", "close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]", closeCommand})
@@ -95,7 +95,9 @@ PARRY_HOME (default .parry), PARRY_OPERATORS (roster file), PARRY_OPERATOR + PAR
 signs as), PARRY_PLAYBOOKS (extra playbook directory).
 serve: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_APP_TOKEN (Socket Mode), SLACK_API_URL, PARRY_FRONTDOOR_KEY
 (the key clicks are signed with; runs pin its public half, or PARRY_FRONTDOOR_PUBKEY), PARRY_FRONTDOOR_RETRY
-(how long a click is retried while no worker answers, default 15m), PARRY_FRONTDOOR_ATTEMPT (one try, 10s).
+(how long a click is retried while no worker answers, default 15m), PARRY_FRONTDOOR_ATTEMPT (one try, 10s),
+PARRY_INTAKE_TOKEN or PARRY_INTAKE_HMAC_SECRET (alert intake; also what send uses), PARRY_PAYLOAD_KEYS
+(payload encryption, docs/keys.md), PARRY_AUDIT_SIGNING_KEY and PARRY_AUDIT_DIR (docs/audit.md).
 See README.md for the rest.
 `
 

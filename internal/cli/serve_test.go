@@ -161,10 +161,15 @@ func (b *slackBench) serveWithLogs(vars map[string]string, args ...string) (stri
 	go func() {
 		done <- Trigger(ctx, env, append([]string{"serve", "--listen", "127.0.0.1:0", "--grace", "2s"}, args...))
 	}()
+	var ended error
+	exited := false
 	b.t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			b.t.Errorf("trigger serve: %v\n%s", err, stderr)
+		if !exited {
+			ended = <-done
+		}
+		if ended != nil {
+			b.t.Errorf("trigger serve: %v\n%s", ended, stderr)
 		}
 	})
 	const prefix = "front door listening on http://"
@@ -175,6 +180,7 @@ func (b *slackBench) serveWithLogs(vars map[string]string, args ...string) (stri
 		}
 		select {
 		case err := <-done:
+			exited, ended = true, nil // reported here, not again at cleanup
 			b.t.Fatalf("trigger serve ended: %v\n%s%s", err, stdout, stderr)
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -525,7 +531,7 @@ func TestSlackSocketModeDecidesADevRun(t *testing.T) {
 // that says how to fix it.
 func TestServeRefusesToStartWithoutAWayToVerifyClicks(t *testing.T) {
 	env, _, _ := testEnv(t.TempDir(), nil)
-	err := Trigger(context.Background(), env, []string{"serve", "--dev"})
+	err := Trigger(context.Background(), env, []string{"serve"})
 	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "SLACK_SIGNING_SECRET") || !strings.Contains(err.Error(), "SLACK_APP_TOKEN") {
 		t.Errorf("trigger serve = %v (exit %d), want exit 2 naming SLACK_SIGNING_SECRET and SLACK_APP_TOKEN", err, ExitCode(err))
 	}
