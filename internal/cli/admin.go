@@ -106,9 +106,15 @@ func statusCommand(ctx context.Context, env Env, args []string) error {
 	}
 	res, err := runs.Status(ctx, sess.client, id)
 	if err != nil {
+		// A closed run's result is in its history; an open run whose query failed is reported as such
+		// rather than waited for (its result would only come when it ends).
+		closed, cerr := runs.Closed(ctx, sess.client, id)
+		if cerr != nil || !closed {
+			return err
+		}
 		var final workflows.Result
 		if gerr := sess.client.GetWorkflow(ctx, id, "").Get(ctx, &final); gerr != nil {
-			return err
+			return fmt.Errorf("read result of run %s: %w", id, gerr)
 		}
 		res = final
 	}

@@ -219,17 +219,32 @@ func watch(ctx context.Context, env Env, c client.Client, runID string, o runOpt
 	if approver == nil && env.Interactive && !o.json {
 		prompter = bufio.NewReader(env.Stdin)
 	}
+	failures := 0
 	for {
 		res, err := runs.Status(ctx, c, runID)
 		if err != nil {
-			// The run may have just ended: its result is in the history.
-			var final workflows.Result
-			if gerr := c.GetWorkflow(ctx, runID, "").Get(ctx, &final); gerr == nil {
+			// The run may have just ended (its result is in the history), or the query timed out because
+			// every worker is busy: only a closed run is waited for; an open one is asked again.
+			if closed, cerr := runs.Closed(ctx, c, runID); cerr == nil && closed {
+				var final workflows.Result
+				if gerr := c.GetWorkflow(ctx, runID, "").Get(ctx, &final); gerr != nil {
+					return res, fmt.Errorf("read result of run %s: %w", runID, gerr)
+				}
 				p.update(final)
 				return final, nil
 			}
-			return res, err
+			if failures++; failures > 20 || ctx.Err() != nil {
+				return res, err
+			}
+			p.notef("status of %s not available yet (%v); asking again", runID, err)
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
 		}
+		failures = 0
 		p.update(res)
 		if res.State != workflows.StateRunning {
 			if res.State == workflows.StateFailed {
