@@ -21,7 +21,7 @@ import (
 
 func init() {
 	register(command{"history", "history export RUN... | --query 'VISIBILITY QUERY'  -o DIR [--decrypt] [--dev] [-j N]", historyCommand})
-	register(command{"replay", "replay PATH... [--pubkey KEY|FILE]... [--keys PAYLOAD_KEYS] [-j N]", replayCommand})
+	register(command{"replay", "replay PATH... [--pubkey KEY|FILE]... [--dev] [--keys PAYLOAD_KEYS] [-j N]", replayCommand})
 	register(command{"audit", "audit keygen [-o FILE]\naudit pubkey [FILE] [--dev]", func(_ context.Context, env Env, args []string) error { return auditCommand(env, args) }})
 }
 
@@ -211,17 +211,25 @@ func replayCommand(_ context.Context, env Env, args []string) error {
 	fs.Var(&keys, "pubkey", "a public key bundles must be signed with (ed25519:… or a file); repeat for several (default "+envAuditPubkey+")")
 	payloadKeys := fs.String("keys", "", "payload keys to decode the histories with, in "+codec.EnvKeys+"'s format (default "+codec.EnvKeys+")")
 	workers := fs.Int("j", 0, "histories replayed at a time (default: one per CPU)")
+	dev := fs.Bool("dev", false, "also trust the dev audit key (PARRY_HOME/keys/audit.key), which signs the dev default's bundles")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return exitCode(2, errors.New("usage: trigger replay PATH... [--pubkey KEY|FILE]... [--keys PAYLOAD_KEYS] [-j N]"))
+		return exitCode(2, errors.New("usage: trigger replay PATH... [--pubkey KEY|FILE]... [--dev] [--keys PAYLOAD_KEYS] [-j N]"))
 	}
 	if len(keys) == 0 && env.Getenv(envAuditPubkey) != "" {
 		keys = pubkeys{env.Getenv(envAuditPubkey)}
 	}
 	var trusted []ed25519.PublicKey
+	if *dev {
+		key, err := operators.ReadPrivateKey(devAuditKeyFile(env))
+		if err != nil {
+			return exitCode(2, fmt.Errorf("--dev: the dev audit key: %w (it is made by the first `trigger run --dev` or `trigger worker --dev`)", err))
+		}
+		trusted = append(trusted, key.Public().(ed25519.PublicKey))
+	}
 	for _, k := range keys {
 		pub, err := parsePubkey(k)
 		if err != nil {

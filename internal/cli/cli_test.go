@@ -128,6 +128,19 @@ func TestMainJobRunsSpearphishingExactlyOnce(t *testing.T) {
 			t.Errorf("after the second command %s = %d, want still %d", action, got, n)
 		}
 	}
+
+	// The closed run was signed into the dev audit store, and verifies against the dev audit key.
+	bundle := filepath.Join(home, "audit", "parry-parry-demo-phish-0001")
+	if !strings.Contains(stdout2.String(), "audit bundle: "+bundle+"\n") {
+		t.Errorf("output does not name the audit bundle %s:\n%s", bundle, stdout2)
+	}
+	env3, stdout3, stderr3 := testEnv(home, nil)
+	if err := Trigger(ctx, env3, []string{"replay", "--dev", bundle}); err != nil {
+		t.Fatalf("trigger replay --dev %s: %v\n%s%s", bundle, err, stdout3, stderr3)
+	}
+	if !strings.HasPrefix(stdout3.String(), "parry-parry-demo-phish-0001: ok (signed by ed25519:") {
+		t.Errorf("replay of the dev bundle:\n%s", stdout3)
+	}
 }
 
 // TestEveryLibraryPlaybookRunsOnTheLab routes one alert per library playbook and runs each to completion on

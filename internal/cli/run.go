@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/parry-soc/parry/approval"
+	"github.com/parry-soc/parry/internal/audit"
 	"github.com/parry-soc/parry/internal/operators"
 	"github.com/parry-soc/parry/internal/runs"
 	"github.com/parry-soc/parry/playbooks"
@@ -121,6 +123,9 @@ func runCommand(ctx context.Context, env Env, args []string) error {
 	} else {
 		printSummary(out, res)
 	}
+	if o.dev && res.State != workflows.StateFailed {
+		exportDevRun(ctx, env, sess, started.RunID, out)
+	}
 	if o.hold && sess.server != nil {
 		fmt.Fprintf(out, "\nHolding the dev server: Web UI %s/namespaces/%s/workflows/%s — Ctrl-C to stop.\n", sess.server.UIURL(), sess.namespace, started.RunID)
 		hold(ctx)
@@ -129,6 +134,26 @@ func runCommand(ctx context.Context, env Env, args []string) error {
 		return exitCode(1, fmt.Errorf("run %s failed: %s", res.RunID, res.Failure))
 	}
 	return nil
+}
+
+// exportDevRun signs the closed run into the dev audit store (PARRY_HOME/audit, or PARRY_AUDIT_DIR) as the
+// worker's automatic exporter would, had this one-shot process lived long enough for its next sweep. A
+// failure is reported, not fatal: the run itself succeeded, and `trigger history export` can do it later.
+func exportDevRun(ctx context.Context, env Env, sess *session, runID string, out io.Writer) {
+	dir := auditDir(env, true)
+	if dir == "off" {
+		return
+	}
+	key, err := auditKey(env, true)
+	if err == nil {
+		var x audit.Exported
+		e := &audit.Exporter{Client: sess.client, Namespace: sess.namespace, Dir: dir, Key: key, Codec: sess.codec, By: "trigger run --dev"}
+		if x, err = e.Export(ctx, runID, ""); err == nil {
+			fmt.Fprintf(out, "  audit bundle: %s\n    verify: trigger replay --dev %[1]s\n    read:   trigger report %[1]s\n", x.Dir)
+			return
+		}
+	}
+	fmt.Fprintf(out, "  audit bundle not written (%v): trigger history export %s -o DIR\n", err, runID)
 }
 
 func hold(ctx context.Context) {
