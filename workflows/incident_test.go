@@ -93,12 +93,13 @@ type incidentEnv struct {
 	env         *testsuite.TestWorkflowEnvironment
 	escalations []notify.Escalation
 	answers     map[string][]ReleaseAnswer // run → answers
+	input       IncidentInput
 }
 
 func newIncidentEnv(t *testing.T) *incidentEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	e := &incidentEnv{env: s.NewTestWorkflowEnvironment(), answers: map[string][]ReleaseAnswer{}}
+	e := &incidentEnv{env: s.NewTestWorkflowEnvironment(), answers: map[string][]ReleaseAnswer{}, input: IncidentInput{Key: "ws-0042", Idle: 6 * time.Hour}}
 	Register(e.env)
 	e.env.RegisterActivityWithOptions(func(ctx context.Context, x notify.Escalation) error {
 		e.escalations = append(e.escalations, x)
@@ -119,7 +120,7 @@ func (e *incidentEnv) signal(at time.Duration, name string, arg any) {
 func (e *incidentEnv) run(t *testing.T, query func()) Incident {
 	t.Helper()
 	e.env.RegisterDelayedCallback(query, 5*time.Hour)
-	e.env.ExecuteWorkflow(IncidentWorkflowName, IncidentInput{Key: "ws-0042", Idle: 6 * time.Hour})
+	e.env.ExecuteWorkflow(IncidentWorkflowName, e.input)
 	if err := e.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +135,18 @@ func TestIncidentEscalatesAChainWithinTheWindow(t *testing.T) {
 	for _, tt := range []struct {
 		name         string
 		gap          time.Duration
+		window       time.Duration // zero: the default hour
+		threshold    float64       // zero: the default
 		wantEscalate bool
 	}{
-		{"within the hour", 20 * time.Minute, true},
-		{"spread over three hours", 90 * time.Minute, false},
+		{"within the hour", 20 * time.Minute, 0, 0, true},
+		{"spread over three hours", 90 * time.Minute, 0, 0, false},
+		{"spread over three hours, four-hour window", 90 * time.Minute, 4 * time.Hour, 0, true},
+		{"within the hour, threshold above the chain's risk", 20 * time.Minute, 0, 100, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newIncidentEnv(t)
+			e.input.Window, e.input.Threshold = tt.window, tt.threshold
 			for i, a := range chainAlerts(tt.gap) {
 				e.signal(time.Duration(i+1)*time.Minute, SignalAlert, a)
 			}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -88,7 +90,10 @@ func runCommand(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(out, "Temporal dev server %s (namespace %s), Web UI %s\n", sess.server.Address(), sess.namespace, sess.server.UIURL())
 	}
 
-	starter := runs.Starter{Client: sess.client, Keys: keys}
+	starter, err := newStarter(env, sess.client, keys)
+	if err != nil {
+		return err
+	}
 	started, err := starter.Start(ctx, plan)
 	if err != nil {
 		return err
@@ -160,6 +165,28 @@ func hold(ctx context.Context) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
+}
+
+// newStarter is how every command starts runs: pinning keys, and opening incidents with the window
+// (PARRY_INCIDENT_WINDOW, default 1h) and chain-risk threshold (PARRY_INCIDENT_THRESHOLD, default 12) set
+// here. Both are read when an incident starts: a running incident keeps the settings it started with.
+func newStarter(env Env, c client.Client, keys []approval.Key) (*runs.Starter, error) {
+	s := &runs.Starter{Client: c, Keys: keys}
+	if v := strings.TrimSpace(env.Getenv("PARRY_INCIDENT_WINDOW")); v != "" {
+		d, err := playbooks.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, exitCode(2, fmt.Errorf("PARRY_INCIDENT_WINDOW=%q: want a positive duration such as 1h or 90m", v))
+		}
+		s.IncidentWindow = d
+	}
+	if v := strings.TrimSpace(env.Getenv("PARRY_INCIDENT_THRESHOLD")); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, exitCode(2, fmt.Errorf("PARRY_INCIDENT_THRESHOLD=%q: want a positive number (the chain risk that escalates; default %g)", v, workflows.DefaultIncidentThreshold))
+		}
+		s.IncidentThreshold = f
+	}
+	return s, nil
 }
 
 // planRun reads and routes the alert, refusing it (exit 2) when it cannot start a run.

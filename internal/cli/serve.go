@@ -20,7 +20,6 @@ import (
 	"github.com/parry-soc/parry/internal/codec"
 	"github.com/parry-soc/parry/internal/frontdoor"
 	"github.com/parry-soc/parry/internal/oidc"
-	"github.com/parry-soc/parry/internal/runs"
 )
 
 // serveCommand runs the front door: the alert intake (POST /v1/alerts, with PARRY_INTAKE_TOKEN or
@@ -194,9 +193,13 @@ func newIntake(env Env, sess *session, dev bool, token, hmacSecret string, maxSt
 		sess.logger.Warn("runs started by the alert intake pin no keys: nobody can approve their steps; set PARRY_OPERATORS or PARRY_FRONTDOOR_KEY")
 		fmt.Fprintln(env.Stderr, "warning: runs started by the alert intake pin no keys: nobody can approve their steps (set PARRY_OPERATORS or PARRY_FRONTDOOR_KEY)")
 	}
+	starter, err := newStarter(env, sess.client, keys)
+	if err != nil {
+		return nil, err
+	}
 	in, err := frontdoor.NewIntake(frontdoor.IntakeConfig{
 		Token: token, HMACSecret: hmacSecret, Dev: dev, Library: library,
-		Starter: &runs.Starter{Client: sess.client, Keys: keys}, Runs: frontdoor.TemporalRuns{Client: sess.client},
+		Starter: starter, Runs: frontdoor.TemporalRuns{Client: sess.client},
 		Exists:    existsCheck(env, sess.client),
 		MaxStarts: maxStarts, Logger: sess.logger,
 	})

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewStarterReadsIncidentSettings(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		window, threshold string
+		wantWindow        time.Duration
+		wantThreshold     float64
+		wantErr           string
+	}{
+		{"defaults", "", "", 0, 0, ""},
+		{"set", "4h", "20.5", 4 * time.Hour, 20.5, ""},
+		{"days", "2d", "", 48 * time.Hour, 0, ""},
+		{"window not a duration", "soon", "", 0, 0, `PARRY_INCIDENT_WINDOW="soon": want a positive duration`},
+		{"window zero", "0s", "", 0, 0, `PARRY_INCIDENT_WINDOW="0s": want a positive duration`},
+		{"threshold not a number", "", "high", 0, 0, `PARRY_INCIDENT_THRESHOLD="high": want a positive number`},
+		{"threshold negative", "", "-1", 0, 0, `PARRY_INCIDENT_THRESHOLD="-1": want a positive number`},
+		{"threshold infinite", "", "Inf", 0, 0, `PARRY_INCIDENT_THRESHOLD="Inf": want a positive number`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, _ := testEnv(t.TempDir(), map[string]string{"PARRY_INCIDENT_WINDOW": tt.window, "PARRY_INCIDENT_THRESHOLD": tt.threshold})
+			s, err := newStarter(env, nil, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.IncidentWindow != tt.wantWindow || s.IncidentThreshold != tt.wantThreshold {
+				t.Errorf("window %s threshold %g, want %s %g", s.IncidentWindow, s.IncidentThreshold, tt.wantWindow, tt.wantThreshold)
+			}
+		})
+	}
+}
