@@ -179,9 +179,24 @@ func pickFormat(doc map[string]any, source string) (Format, error) {
 	names := strings.Join(Formats(), ", ")
 	if source != "" {
 		for _, f := range formats {
-			if f.Name == source {
-				return f, nil
+			if f.Name != source {
+				continue
 			}
+			// A named source skips detection, for payloads missing the fields that mark the shape; but a
+			// payload another format recognises was sent to the wrong place, and read as the named format
+			// it would lose its techniques and host without a word.
+			if !f.Detect(doc) {
+				for _, other := range formats {
+					if other.Detect(doc) {
+						return Format{}, &PayloadError{
+							Format:  f.Name,
+							Problem: fmt.Sprintf("named as the source, but the payload has the %s format's shape", other.Name),
+							Fix:     fmt.Sprintf("name %s as the source, or leave the source out to detect the format", other.Name),
+						}
+					}
+				}
+			}
+			return f, nil
 		}
 		return Format{}, &PayloadError{
 			Problem: fmt.Sprintf("unknown alert source %q", source),

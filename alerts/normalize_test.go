@@ -151,6 +151,15 @@ func TestNormalizeSamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Normalize with source %q: %v", s.source, err)
 			}
+			// Named as any other format it is refused, never read as that format into an empty alert.
+			for _, other := range Formats() {
+				if other == s.source {
+					continue
+				}
+				if a, err := Normalize(payload, other); err == nil {
+					t.Errorf("named %s, it was taken: %+v", other, a)
+				}
+			}
 			gotJSON, namedJSON := marshalAlert(t, got), marshalAlert(t, named)
 			if !bytes.Equal(gotJSON, namedJSON) {
 				t.Errorf("detected and named source disagree:\n%s\n%s", gotJSON, namedJSON)
@@ -395,6 +404,8 @@ func TestNormalizeRefusesBadPayloads(t *testing.T) {
 		{"parry time before year 1 in UTC", `{"techniques":["T1078"],"time":"0000-01-01T00:00:00+01:00"}`, "", `parry alert: field time: "0000-01-01T00:00:00+01:00" is not an RFC 3339 time; write times like 2026-11-22T09:02:41Z`},
 		{"parry wrong type", `{"techniques":"T1078"}`, "", "parry alert at byte 21: field techniques: is a JSON string, want a list of strings; send the field with the documented type"},
 		{"defender named without an id", `{"title":"x","severity":"high"}`, "defender", "defender alert: has no id or providerAlertId, so it is not in the defender format; post the alert as Microsoft Graph returns it (GET /security/alerts_v2/{id}), or name its real source (or none, to detect it)"},
+		{"sentinel incident named defender", `{"properties":{"incidentNumber":7,"title":"x","severity":"High","additionalData":{"tactics":["InitialAccess"]}}}`, "defender", "defender alert: named as the source, but the payload has the sentinel format's shape; name sentinel as the source, or leave the source out to detect the format"},
+		{"parry alert named wazuh", `{"id":"x","techniques":["T1078"]}`, "wazuh", "wazuh alert: named as the source, but the payload has the parry format's shape; name parry as the source, or leave the source out to detect the format"},
 		{"defender wrong type", `{"@odata.type":"#microsoft.graph.security.alert","mitreTechniques":[1]}`, "", "defender alert at byte 69: field mitreTechniques: is a JSON number, want a string; send the field with the documented type"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
