@@ -328,8 +328,10 @@ func TestIntakeRefusesBadInput(t *testing.T) {
 					t.Errorf("sources %v, want the %d formats", b["sources"], len(alerts.Formats()))
 				}
 			}},
-		{"source forced, payload lacks its fields", http.MethodPost, frontdoor.IntakePath + "/wazuh", alertJSON("a1", "WS-0042", "T1566.001"), http.StatusUnprocessableEntity,
+		{"source forced, payload lacks its fields", http.MethodPost, frontdoor.IntakePath + "/wazuh", `{"id":"a1","agent":{"name":"WS-0042"}}`, http.StatusUnprocessableEntity,
 			[]string{"wazuh alert: has no rule.level and rule.id", "or name its real source"}, nil},
+		{"source forced, payload has another format's shape", http.MethodPost, frontdoor.IntakePath + "/wazuh", alertJSON("a1", "WS-0042", "T1566.001"), http.StatusUnprocessableEntity,
+			[]string{"wazuh alert: named as the source, but the payload has the parry format's shape", "name parry as the source"}, nil},
 		{"field of the wrong type", http.MethodPost, frontdoor.IntakePath, `{"source":"parry","id":"a1","severity":"urgent","techniques":["T1566.001"]}`, http.StatusUnprocessableEntity,
 			[]string{"field severity", `"urgent" is not a severity`, "use one of low, medium, high, critical"}, func(t *testing.T, b map[string]any) {
 				if b["field"] != "severity" {
@@ -391,7 +393,7 @@ func TestIntakeRefusesBadInput(t *testing.T) {
 	if fake.unrouted["parry-unrouted-parry-u1"] != 2 || st.Unrouted != 2 || st.MissingInput != 1 {
 		t.Errorf("record calls %v, stats %+v: want the unrouted alert recorded (once, then a duplicate) and counted twice", fake.unrouted, st)
 	}
-	for status, n := range map[string]int64{"400": 3, "404": 2, "405": 3, "413": 1, "422": 7, "503": 1} {
+	for status, n := range map[string]int64{"400": 3, "404": 2, "405": 3, "413": 1, "422": 8, "503": 1} {
 		if st.ByStatus[status] != n {
 			t.Errorf("by_status[%s] = %d, want %d (all %v)", status, st.ByStatus[status], n, st.ByStatus)
 		}
