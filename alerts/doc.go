@@ -255,8 +255,10 @@
 //
 // # Sigma
 //
-// The Sigma rule that matched, as JSON: the front door takes JSON only, so convert a rule's YAML first (yq
-// -o=json rule.yml); a YAML rule is refused with that advice. A rule names what it detects but not where:
+// The Sigma rule that matched, as YAML (as rules are written; one document, no anchors or aliases) or as
+// JSON. YAML is taken when the source is named sigma or the body has top-level logsource: and detection:
+// keys; it is converted to JSON, which is the alert's raw and what its id hashes, scalars kept as written, so
+// a rule posted as YAML and as JSON is one alert. A rule names what it detects but not where:
 // it gives no host, user, hash or time (its date and modified are the rule's). Its id names the rule, so
 // the alert's id is the hash of the payload: the same rule posted twice is the same alert, and a sender
 // that posts one rule for several matches adds what tells them apart (the matched event, say, under a key

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -28,9 +29,19 @@ func FuzzNormalize(f *testing.F) {
 	})
 }
 
-// fuzzSource fuzzes one normalizer: the source is fixed, so every input reaches that normalizer whatever
-// its shape. Seeds are the format's samples and the given payloads.
+// fuzzSource fuzzes one normalizer: through Normalize with the source named, and straight into the
+// normalizer, so every input reaches it whatever its shape (Normalize refuses a payload shaped as another
+// format before its normalizer sees it). Seeds are the format's samples and the given payloads.
 func fuzzSource(f *testing.F, source string, seeds ...string) {
+	var format Format
+	for _, ff := range formats {
+		if ff.Name == source {
+			format = ff
+		}
+	}
+	if format.Normalize == nil {
+		f.Fatalf("no format %q", source)
+	}
 	for _, s := range samples {
 		if s.source == source {
 			f.Add(readSample(f, s.file))
@@ -44,6 +55,14 @@ func fuzzSource(f *testing.F, source string, seeds ...string) {
 		checkNormalized(t, a, err)
 		if err == nil && a.Source != source {
 			t.Fatalf("source %q, want %q", a.Source, source)
+		}
+		if doc, err := decodeObject(payload); err == nil {
+			if _, err := format.Normalize(payload, doc); err != nil {
+				var pe *PayloadError
+				if !errors.As(err, &pe) {
+					t.Fatalf("error %T %v is not a *PayloadError", err, err)
+				}
+			}
 		}
 	})
 }
@@ -150,6 +169,12 @@ func FuzzProofpoint(f *testing.F) {
 }
 
 func FuzzSigma(f *testing.F) {
+	for _, s := range samples {
+		if s.source == SourceSigma {
+			f.Add(readSample(f, strings.TrimSuffix(s.file, ".json")+".yml"))
+		}
+	}
+	f.Add([]byte("logsource: {}\ndetection: {condition: x}\ntags: [attack.t1059, 0x1F, .inf, ~, yes]\nlevel: high"))
 	fuzzSource(f, SourceSigma,
 		`{"logsource":{},"detection":{"condition":"x"},"tags":["attack.t1059.001","attack.privilege_escalation","attack."],"level":"critical"}`)
 }

@@ -50,7 +50,11 @@ func Formats() []string {
 func Normalize(payload []byte, source string) (Alert, error) {
 	doc, err := decodeObject(payload)
 	if err != nil {
-		return Alert{}, sigmaYAML(err, payload, source)
+		converted, yerr := sigmaYAML(err, payload, source)
+		if yerr != nil {
+			return Alert{}, yerr
+		}
+		return Normalize(converted, SourceSigma)
 	}
 	f, err := pickFormat(doc, source)
 	if err != nil {

@@ -308,9 +308,26 @@ func TestIntakeTakesEverySample(t *testing.T) {
 			default:
 				t.Fatalf("routing the golden alert: %v", routeErr)
 			}
+			// A Sigma rule as written (YAML) is the same alert as its JSON rendering: answered alike.
+			yml, err := os.ReadFile(strings.TrimSuffix(file, ".json") + ".yml")
+			if err != nil {
+				return
+			}
+			outcomes["yaml"]++
+			y, err := postIntake(ctx, base+frontdoor.IntakePath, yml, how)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if routeErr == nil {
+				if y.status != http.StatusOK || !y.ok.Duplicate || y.ok.RunID != got.ok.RunID {
+					t.Errorf("the YAML rendering: %d %s, want 200, a duplicate of %s", y.status, y.raw, got.ok.RunID)
+				}
+			} else if y.status != got.status || y.refused.RecordID != got.refused.RecordID || y.refused.Field != got.refused.Field {
+				t.Errorf("the YAML rendering: %d %s, want the JSON's answer %d %s", y.status, y.raw, got.status, got.raw)
+			}
 		})
 	}
-	if outcomes["run"] == 0 || outcomes["unrouted"] == 0 || outcomes["missing input"] == 0 {
+	if outcomes["run"] == 0 || outcomes["unrouted"] == 0 || outcomes["missing input"] == 0 || outcomes["yaml"] != 2 {
 		t.Errorf("outcomes %v: the samples no longer cover runs, unrouted alerts and missing inputs", outcomes)
 	}
 	// Nothing was started for an alert refused for a missing input: only the runs and records above exist.
