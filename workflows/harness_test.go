@@ -178,6 +178,8 @@ type harness struct {
 	// heldBy are the other runs the fake incident says still hold what this run releases.
 	heldBy          []string
 	incidentSignals []string
+	// signalsTo are the same signals as "workflow id: signal".
+	signalsTo []string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -194,12 +196,15 @@ func newHarness(t *testing.T) *harness {
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(namespace, workflowID, runID, signal string, arg any) error {
 			h.incidentSignals = append(h.incidentSignals, signal)
+			h.signalsTo = append(h.signalsTo, workflowID+": "+signal)
 			if req, ok := arg.(ReleaseRequest); ok {
 				ans := ReleaseAnswer{Step: req.Step, Release: len(h.heldBy) == 0, HeldBy: h.heldBy}
 				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalReleaseAnswer, ans) }, 0)
 			}
 			return nil
 		})
+	// Ledgers the run starts (holds.go) are children: real incident workflows, which the test environment
+	// hands the run's signals directly (not through the mock above).
 	return h
 }
 

@@ -48,6 +48,10 @@ type run struct {
 	// keeps the containment count. answers holds its answers to release requests, by step.
 	incident string
 	answers  map[string]ReleaseAnswer
+	// ledgers are the other incidents this run told of holds (see holds.go), to tell when it ends;
+	// holdsByTarget caches the holds-by-target version once asked (nil until a hold needs it).
+	ledgers       []string
+	holdsByTarget *bool
 }
 
 type closeRequest struct {
@@ -435,7 +439,7 @@ func (r *run) execute(ctx workflow.Context, st *playbooks.Step, act actions.Acti
 	if act.Contains != nil {
 		target := fmt.Sprint(with[act.Contains.Param])
 		r.res.Contained = append(r.res.Contained, Contained{Kind: act.Contains.Kind, Target: target, Step: st.ID, Undo: st.Undo})
-		r.tellIncident(ctx, SignalHold, Hold{Run: r.res.RunID, Kind: act.Contains.Kind, Target: target})
+		r.hold(ctx, Hold{Run: r.res.RunID, Kind: act.Contains.Kind, Target: target})
 	}
 	r.markReleased(act.Name, with)
 	r.emit(ctx, notify.Event{Kind: notify.StepFinished, Phase: sr.Phase, Step: st.ID, Action: act.Name, Status: StepSucceeded, Message: out.Note})
@@ -539,7 +543,7 @@ func (r *run) finish(ctx workflow.Context) {
 		r.emit(ctx, notify.Event{Kind: notify.RunCompleted, Status: StateCompleted, Disposition: r.res.Disposition, Summary: r.summary()})
 	}
 	// A closed run no longer needs anything contained; what it left contained is another run's to release.
-	r.tellIncident(ctx, SignalRunEnded, RunEnded{Run: r.res.RunID})
+	r.runEnded(ctx)
 	r.upsert(ctx, AttrDisposition.ValueSet(r.res.Disposition), AttrPhase.ValueUnset())
 	r.res.Ended = workflow.Now(ctx)
 	r.res.Undelivered = r.notifier.drain(ctx, r.in.DrainTimeout)
@@ -619,21 +623,26 @@ func (r *run) tellIncident(ctx workflow.Context, signal string, arg any) {
 // releaseWait bounds how long a release waits for the incident's answer.
 const releaseWait = time.Minute
 
-// mayRelease asks the incident whether this run may undo containment that other open runs may still need
-// (a host isolated by two runs is released by the last). It answers true for actions that release nothing,
-// for runs without an incident, and when the incident does not answer in time.
+// mayRelease asks the incident or ledger counting the target (see holds.go) whether this run may undo
+// containment that other open runs may still need (a host isolated by two runs is released by the last). It
+// answers true for actions that release nothing, when nothing counts the target, and when the count does
+// not answer in time.
 func (r *run) mayRelease(ctx workflow.Context, stepID string, act actions.Action, with map[string]any) (bool, []string) {
 	kind, target, ok := released(act, with)
-	if !ok || r.incident == "" {
+	if !ok {
+		return true, nil
+	}
+	ledger := r.ledgerFor(ctx, kind, target)
+	if ledger == "" {
 		return true, nil
 	}
 	req := ReleaseRequest{Hold: Hold{Run: r.res.RunID, Kind: kind, Target: target}, Step: stepID}
-	if err := workflow.SignalExternalWorkflow(ctx, r.incident, "", SignalRelease, req).Get(ctx, nil); err != nil {
-		return true, nil // no incident to hold it for anyone else
+	if err := workflow.SignalExternalWorkflow(ctx, ledger, "", SignalRelease, req).Get(ctx, nil); err != nil {
+		return true, nil // no incident or ledger to hold it for anyone else
 	}
 	answered, _ := workflow.AwaitWithTimeout(ctx, releaseWait, func() bool { _, ok := r.answers[stepID]; return ok })
 	if !answered {
-		r.escalate(ctx, fmt.Sprintf("incident %s did not answer whether %s %s may be released; releasing", r.incident, kind, target), "", stepID)
+		r.escalate(ctx, fmt.Sprintf("incident %s did not answer whether %s %s may be released; releasing", ledger, kind, target), "", stepID)
 		return true, nil
 	}
 	ans := r.answers[stepID]

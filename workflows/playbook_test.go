@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"reflect"
 	"slices"
@@ -567,6 +568,64 @@ func TestClosingCancelsOpenApprovalsAndSaysSo(t *testing.T) {
 // TestReleaseIsHeldWhileAnotherRunContains: the incident says another open run still needs the host
 // isolated, so the recovery's release is not sent to the EDR; the run tells the incident what it holds and
 // when it ends.
+// TestHoldsAreCountedWhereTheTargetLives: the alert's host is counted by its incident; an account, and a
+// host other than the alert's, by ledgers of their own that the run starts, so that runs on other hosts
+// containing the same thing share the count: here another run holds alice too, and this run's recovery
+// leaves her disabled.
+func TestHoldsAreCountedWhereTheTargetLives(t *testing.T) {
+	h := newHarness(t)
+	other := Hold{Run: "parry-parry-other", Kind: "user", Target: "ALICE"}
+	h.at(10*time.Minute, func() { h.env.SignalWorkflowByID(LedgerID("user", "alice"), SignalHold, other) })
+	// Let the other run end later, so the ledgers go quiet and end as they do in production.
+	h.at(3*time.Hour, func() { h.env.SignalWorkflowByID(LedgerID("user", "alice"), SignalRunEnded, RunEnded{Run: other.Run}) })
+	lead := newOperator(t, "lead")
+	h.trust(lead)
+	h.done(20*time.Minute, lead, "look-around")
+	res := h.run(header + `
+phases:
+  - id: immediate
+    steps:
+      - {id: isolate, action: edr.isolate_host, with: {host: "${{ inputs.host }}"}}
+      - {id: isolate-peer, action: edr.isolate_host, with: {host: "FS-0001.corp.example.com"}}
+      - {id: disable, action: identity.disable_user, with: {user: "${{ inputs.user }}"}}
+  - id: investigation
+    steps:
+      - {id: look-around, action: manual.task, with: {text: "look around"}}
+  - id: recovery
+    steps:
+      - {id: enable, action: identity.enable_user, with: {user: "Alice"}}
+      - {id: release-peer, action: edr.release_host, with: {host: "fs-0001"}}
+`)
+	// Only the alert's host reaches its incident (the fake above); the rest went to the ledgers.
+	if want := []string{"parry-incident-ws-0042: hold", "parry-incident-ws-0042: run-ended"}; !reflect.DeepEqual(h.signalsTo, want) {
+		t.Errorf("signals to the alert's incident:\n%s\nwant:\n%s", strings.Join(h.signalsTo, "\n"), strings.Join(want, "\n"))
+	}
+	if s := stepState(res, "enable"); s.State != StepSkipped || !strings.Contains(s.Reason, "still contained by parry-parry-other") {
+		t.Errorf("enable = %s %q, want skipped while the ledger says another run holds alice", s.State, s.Reason)
+	}
+	if s := stepState(res, "release-peer"); s.State != StepSucceeded {
+		t.Errorf("release-peer = %s %q, want released: only this run held fs-0001", s.State, s.Reason)
+	}
+	if got, want := h.estate.called(), []string{"isolate:edr.isolate_host", "isolate-peer:edr.isolate_host", "disable:identity.disable_user", "release-peer:edr.release_host"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls = %v, want %v", got, want)
+	}
+}
+
+func TestLedgerID(t *testing.T) {
+	long := strings.Repeat("x", 300) + "@example.net"
+	for _, tt := range []struct{ kind, target, want string }{
+		{"host", "WS-0042.corp.example.com", "parry-incident-ws-0042"},
+		{"user", " Alice ", "parry-incident-user:alice"},
+		{"sender", "Billing@Invoices.example.net", "parry-incident-sender:billing@invoices.example.net"},
+		{"ip", "", ""},
+		{"sender", long, fmt.Sprintf("parry-incident-sender:sha256:%x", sha256.Sum256([]byte(strings.ToLower(long))))},
+	} {
+		if got := LedgerID(tt.kind, tt.target); got != tt.want {
+			t.Errorf("LedgerID(%s, %.20q) = %q, want %q", tt.kind, tt.target, got, tt.want)
+		}
+	}
+}
+
 func TestReleaseIsHeldWhileAnotherRunContains(t *testing.T) {
 	h := newHarness(t)
 	h.heldBy = []string{"parry-parry-other"}

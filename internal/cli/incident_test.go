@@ -39,7 +39,7 @@ phases:
       - {id: look, action: manual.task, with: {text: "Look at the host"}}
 `
 
-// holdPlaybook isolates a host, waits for a person, and releases it.
+// holdPlaybook isolates a host and disables its user, waits for a person, and releases both.
 const holdPlaybook = `apiVersion: parry/v1
 kind: Playbook
 id: test-hold-release
@@ -49,6 +49,7 @@ techniques: [T1204.002]
 severity: high
 inputs:
   host: {from: alert.host, required: true}
+  user: {from: alert.user}
 approvers:
   leads: {slack_groups: [S0SOCLEADS]}
 rollback: {approval: {by: leads}}
@@ -56,10 +57,12 @@ phases:
   - id: containment
     steps:
       - {id: isolate-host, action: edr.isolate_host, with: {host: "${{ inputs.host }}"}}
+      - {id: disable-user, action: identity.disable_user, with: {user: "${{ inputs.user }}"}}
   - id: recovery
     steps:
       - {id: reimage, action: manual.task, with: {text: "Re-image ${{ inputs.host }}"}}
       - {id: release, action: edr.release_host, with: {host: "${{ inputs.host }}"}}
+      - {id: enable-user, action: identity.enable_user, with: {user: "${{ inputs.user }}"}}
 `
 
 func chainAlert(id, host, technique string, at time.Time) []byte {
@@ -197,10 +200,26 @@ func TestIncidentEscalatesAChainWithinTheWindow(t *testing.T) {
 	}
 }
 
-// TestHostHeldByTwoRunsIsReleasedByTheLast: two runs isolate the same host; the first to finish its task
-// does not release it while the other still holds it (its release step is skipped, the lab shows the host
-// still isolated); the second one releases it.
+// TestHostHeldByTwoRunsIsReleasedByTheLast: two runs contain the same thing — a host (alerts on one host,
+// counted by its incident), or an account (alerts on two hosts for one user, counted by the account's
+// ledger); the first to finish its task does not release it while the other still holds it (its step is
+// skipped, the lab shows it still contained); the second one releases it. What only one run holds, each
+// releases at once.
 func TestHostHeldByTwoRunsIsReleasedByTheLast(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		hosts, users   [2]string
+		shared, single string // the step releasing what both hold, and one releasing what each holds alone
+		ledger         string
+	}{
+		{"one host", [2]string{"WS-0042", "WS-0042"}, [2]string{"alice", "bob"}, "release", "enable-user", "parry-incident-ws-0042"},
+		{"one account on two hosts", [2]string{"WS-0042", "WS-0043"}, [2]string{"alice", "alice"}, "enable-user", "release", "parry-incident-user:alice"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { holdByTwo(t, tt.hosts, tt.users, tt.shared, tt.single, tt.ledger) })
+	}
+}
+
+func holdByTwo(t *testing.T, hosts, users [2]string, shared, single, ledger string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	b := newIntakeBench(ctx, t, holdPlaybook)
@@ -218,8 +237,17 @@ func TestHostHeldByTwoRunsIsReleasedByTheLast(t *testing.T) {
 	defer stop()
 	base := b.serve(nil)
 
-	first := b.post(base, chainAlert("hold-1", "WS-0042", "T1204.002", time.Now())).RunID
-	second := b.post(base, chainAlert("hold-2", "WS-0042", "T1204.002", time.Now())).RunID
+	alert := func(i int) []byte {
+		var a map[string]any
+		if err := json.Unmarshal(chainAlert(fmt.Sprintf("hold-%d", i+1), hosts[i], "T1204.002", time.Now()), &a); err != nil {
+			t.Fatal(err)
+		}
+		a["user"] = users[i]
+		out, _ := json.Marshal(a)
+		return out
+	}
+	first := b.post(base, alert(0)).RunID
+	second := b.post(base, alert(1)).RunID
 	waitTask := func(run string) {
 		for ctx.Err() == nil {
 			res, err := runs.Status(ctx, b.client, run)
@@ -232,9 +260,8 @@ func TestHostHeldByTwoRunsIsReleasedByTheLast(t *testing.T) {
 	}
 	waitTask(first)
 	waitTask(second)
-	inc := b.incident("parry-incident-ws-0042")
-	if len(inc.Holds) != 2 {
-		t.Fatalf("incident holds %+v, want the host held by both runs", inc.Holds)
+	if inc := b.incident(ledger); len(inc.Holds) != 2 {
+		t.Fatalf("%s holds %+v, want it held by both runs", ledger, inc.Holds)
 	}
 	labState := func() lab.State {
 		st, err := lab.ReadState(b.vars["PARRY_LAB_STATE"])
@@ -243,8 +270,17 @@ func TestHostHeldByTwoRunsIsReleasedByTheLast(t *testing.T) {
 		}
 		return st
 	}
-	if !labState().Host("WS-0042").Isolated {
-		t.Fatal("WS-0042 is not isolated")
+	// contained reports whether what the shared step releases is still contained in the lab.
+	contained := func() bool {
+		st := labState()
+		if shared == "release" {
+			return st.Host(hosts[0]).Isolated
+		}
+		u, _ := st.User(users[0])
+		return u.Disabled
+	}
+	if !contained() {
+		t.Fatalf("%s: not contained after both runs contained it", shared)
 	}
 	done := func(run string) workflows.Result {
 		env, stdout, stderr := b.env(nil)
@@ -259,24 +295,24 @@ func TestHostHeldByTwoRunsIsReleasedByTheLast(t *testing.T) {
 	}
 
 	res := done(first)
-	if s := stepOf(res, "release"); s.State != workflows.StepSkipped || !strings.Contains(s.Reason, "still contained by "+second) {
-		t.Errorf("first run's release: %s %q, want skipped, still contained by %s", s.State, s.Reason, second)
+	if s := stepOf(res, shared); s.State != workflows.StepSkipped || !strings.Contains(s.Reason, "still contained by "+second) {
+		t.Errorf("first run's %s: %s %q, want skipped, still contained by %s", shared, s.State, s.Reason, second)
 	}
-	if !labState().Host("WS-0042").Isolated {
-		t.Error("the first run released WS-0042 while the second still holds it")
+	if s := stepOf(res, single); s.State != workflows.StepSucceeded {
+		t.Errorf("first run's %s: %s %q, want succeeded: only this run held it", single, s.State, s.Reason)
 	}
-	if n := labState().Count("edr.release_host"); n != 0 {
-		t.Errorf("edr.release_host ran %d times, want none yet", n)
+	if !contained() {
+		t.Errorf("the first run's %s released what the second still holds", shared)
 	}
 
 	res = done(second)
-	if s := stepOf(res, "release"); s.State != workflows.StepSucceeded {
-		t.Errorf("second run's release: %s %q, want succeeded", s.State, s.Reason)
+	if s := stepOf(res, shared); s.State != workflows.StepSucceeded {
+		t.Errorf("second run's %s: %s %q, want succeeded", shared, s.State, s.Reason)
 	}
-	if labState().Host("WS-0042").Isolated {
-		t.Error("WS-0042 is still isolated after the last run released it")
+	if contained() {
+		t.Errorf("still contained after the last run's %s", shared)
 	}
-	inc = b.waitIncident("parry-incident-ws-0042", "the holds to go", func(inc workflows.Incident) bool { return len(inc.Holds) == 0 })
+	inc := b.waitIncident(ledger, "the holds to go", func(inc workflows.Incident) bool { return len(inc.Holds) == 0 })
 	if len(inc.Releases) != 2 || inc.Releases[0].Release || !inc.Releases[1].Release {
 		t.Errorf("release decisions %+v, want the first kept, the second released", inc.Releases)
 	}

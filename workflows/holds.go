@@ -1,0 +1,115 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Containment is counted where the contained thing lives, not where the alert came from. A host is counted
+// by that host's incident; an account, a blocked IP, hash or sender, a quarantined message by a ledger of
+// its own — an incident workflow keyed by the kind and target (parry-incident-account:alice) that sees no
+// alerts, only holds and releases — because two runs on two hosts may disable the same account or block the
+// same sender, and the first to recover must not undo what the second still needs.
+//
+// Runs started before this existed counted everything in their alert's incident; replaying them still
+// does (the change is behind a GetVersion marker).
+const (
+	versionHoldsByTarget = "holds-by-target"
+	// maxLedgerKey bounds the part of a ledger's workflow id that comes from its target.
+	maxLedgerKey = 200
+)
+
+// LedgerID is the workflow id of the incident that counts holds of one thing: the host's incident for a
+// host, else a ledger for the kind and target.
+func LedgerID(kind, target string) string {
+	t := normTarget(kind, target)
+	if t == "" {
+		return ""
+	}
+	if kind == "host" {
+		return IncidentID(t)
+	}
+	key := kind + ":" + t
+	if len(key) > maxLedgerKey {
+		sum := sha256.Sum256([]byte(t))
+		key = kind + ":sha256:" + hex.EncodeToString(sum[:])
+	}
+	return IncidentID(key)
+}
+
+// ledgerFor is where this run counts holds of a kind and target: the alert's incident when that is the
+// ledger (the common case: the alert's own host), else the target's ledger.
+func (r *run) ledgerFor(ctx workflow.Context, kind, target string) string {
+	id := LedgerID(kind, target)
+	if id == "" || id == r.incident {
+		return r.incident
+	}
+	if r.holdsByTarget == nil {
+		v := workflow.GetVersion(ctx, versionHoldsByTarget, workflow.DefaultVersion, 1)
+		byTarget := v == 1
+		r.holdsByTarget = &byTarget
+	}
+	if !*r.holdsByTarget {
+		return r.incident
+	}
+	return id
+}
+
+// hold tells the ledger of what a step contained that this run holds it, starting the ledger when it is
+// not running. A ledger that ended between the start and the signal (it had held nothing for a day) is
+// started again.
+func (r *run) hold(ctx workflow.Context, h Hold) {
+	id := r.ledgerFor(ctx, h.Kind, h.Target)
+	switch {
+	case id == "":
+		return
+	case id == r.incident:
+		r.tellIncident(ctx, SignalHold, h)
+		return
+	}
+	var err error
+	for range 3 {
+		if err = r.startLedger(ctx, id, h.Kind); err != nil {
+			break
+		}
+		if err = workflow.SignalExternalWorkflow(ctx, id, "", SignalHold, h).Get(ctx, nil); err == nil {
+			if !slices.Contains(r.ledgers, id) {
+				r.ledgers = append(r.ledgers, id)
+			}
+			return
+		}
+	}
+	workflow.GetLogger(ctx).Warn("hold not counted", "ledger", id, "error", err)
+	r.escalate(ctx, fmt.Sprintf("%s %s is contained but its ledger %s could not count it (%v): another run may release it while this one still needs it", h.Kind, h.Target, id, err), "", "")
+}
+
+// startLedger starts a ledger as an abandoned child (it outlives this run), unless it is running.
+func (r *run) startLedger(ctx workflow.Context, id, kind string) error {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	})
+	key := id[len(IncidentID("")):]
+	err := workflow.ExecuteChildWorkflow(cctx, IncidentWorkflowName, IncidentInput{Key: key}).GetChildWorkflowExecution().Get(ctx, nil)
+	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return fmt.Errorf("start the %s ledger %s: %w", kind, id, err)
+	}
+	return nil
+}
+
+// runEnded tells the run's incident and every ledger it held something in that it closed: its holds go.
+func (r *run) runEnded(ctx workflow.Context) {
+	r.tellIncident(ctx, SignalRunEnded, RunEnded{Run: r.res.RunID})
+	for _, id := range r.ledgers {
+		if err := workflow.SignalExternalWorkflow(ctx, id, "", SignalRunEnded, RunEnded{Run: r.res.RunID}).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("ledger not told the run ended", "ledger", id, "error", err)
+		}
+	}
+}
