@@ -5,6 +5,7 @@
 package actions
 
 import (
+	"slices"
 	"sort"
 	"time"
 )
@@ -153,3 +154,16 @@ var byName = func() map[string]Action {
 	}
 	return m
 }()
+
+// ContainmentKinds returns the kinds of containment the catalog's actions hold (host, user, sender, …),
+// sorted.
+func ContainmentKinds() []string {
+	var kinds []string
+	for _, a := range All() {
+		if a.Contains != nil && !slices.Contains(kinds, a.Contains.Kind) {
+			kinds = append(kinds, a.Contains.Kind)
+		}
+	}
+	sort.Strings(kinds)
+	return kinds
+}

@@ -13,20 +13,19 @@ import (
 
 // Containment is counted where the contained thing lives, not where the alert came from. A host is counted
 // by that host's incident; an account, a blocked IP, hash or sender, a quarantined message by a ledger of
-// its own — an incident workflow keyed by the kind and target (parry-incident-account:alice) that sees no
-// alerts, only holds and releases — because two runs on two hosts may disable the same account or block the
-// same sender, and the first to recover must not undo what the second still needs.
+// its own — an incident workflow keyed by the kind and a digest of the target that sees no alerts, only
+// holds and releases — because two runs on two hosts may disable the same account or block the same sender,
+// and the first to recover must not undo what the second still needs.
 //
 // Runs started before this existed counted everything in their alert's incident; replaying them still
 // does (the change is behind a GetVersion marker).
-const (
-	versionHoldsByTarget = "holds-by-target"
-	// maxLedgerKey bounds the part of a ledger's workflow id that comes from its target.
-	maxLedgerKey = 200
-)
+const versionHoldsByTarget = "holds-by-target"
 
 // LedgerID is the workflow id of the incident that counts holds of one thing: the host's incident for a
-// host, else a ledger for the kind and target.
+// host, else a ledger for the kind and target. A ledger's id carries a SHA-256 digest of the target, not the
+// target: workflow ids are stored and listed in the clear even when payloads are encrypted, and an account
+// name or a sender address must not be (a host key already is, in search attributes). The digest is not
+// keyed, so it hides a name from a reader, not from someone confirming a guess.
 func LedgerID(kind, target string) string {
 	t := normTarget(kind, target)
 	if t == "" {
@@ -35,12 +34,8 @@ func LedgerID(kind, target string) string {
 	if kind == "host" {
 		return IncidentID(t)
 	}
-	key := kind + ":" + t
-	if len(key) > maxLedgerKey {
-		sum := sha256.Sum256([]byte(t))
-		key = kind + ":sha256:" + hex.EncodeToString(sum[:])
-	}
-	return IncidentID(key)
+	sum := sha256.Sum256([]byte(kind + ":" + t))
+	return IncidentID(kind + ":" + hex.EncodeToString(sum[:16]))
 }
 
 // ledgerFor is where this run counts holds of a kind and target: the alert's incident when that is the

@@ -58,21 +58,26 @@ func statusCommand(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "trigger status")
 	dev := fs.Bool("dev", false, "talk to the embedded dev server")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	host := fs.String("incident", "", "show the incident of this host (or user) instead of a run")
+	host := fs.String("incident", "", "show the incident of this host (or user) instead of a run; KIND:TARGET (user:alice, sender:…) shows what counts holds of that")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if (len(pos) != 1 || *host != "") && (len(pos) != 0 || *host == "") {
-		return exitCode(2, errors.New("usage: trigger status RUN|parry-incident-KEY [--json], or trigger status --incident HOST [--json]"))
+		return exitCode(2, errors.New("usage: trigger status RUN|parry-incident-KEY [--json], or trigger status --incident HOST|KIND:TARGET [--json]"))
 	}
 	id := ""
 	if len(pos) == 1 {
 		id = pos[0]
+	} else if kind, target, ok := strings.Cut(strings.TrimSpace(*host), ":"); ok && slices.Contains(actions.ContainmentKinds(), kind) {
+		// Containment of an account, sender, IP… is counted by a ledger whose id digests the target.
+		if id = workflows.LedgerID(kind, target); id == "" {
+			return exitCode(2, fmt.Errorf("--incident %s: name the %s after the colon", *host, kind))
+		}
 	} else {
 		key := alerts.Alert{Host: strings.TrimSpace(*host)}.HostKey()
 		if key == "" {
-			return exitCode(2, errors.New("--incident: name a host (or user)"))
+			return exitCode(2, errors.New("--incident: name a host (or user), or KIND:TARGET for the holds of an account, sender, IP, hash or message"))
 		}
 		id = workflows.IncidentID(key)
 	}

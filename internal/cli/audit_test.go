@@ -319,7 +319,8 @@ func TestClosedRunsAreExportedWithoutAnyone(t *testing.T) {
 	srv := startServer(ctx, t, home)
 	vars := map[string]string{"PARRY_AUDIT_INTERVAL": "300ms"}
 	startTestWorker(ctx, t, home, vars)
-	res := runDev(ctx, t, home, vars, filepath.Join("testdata", "alerts", "t1566-001.json"))
+	// trigger run --dev signs its own run when it closes; here it must not, so the worker's exporter does.
+	res := runDev(ctx, t, home, map[string]string{"PARRY_AUDIT_DIR": "off"}, filepath.Join("testdata", "alerts", "t1566-001.json"))
 
 	store := filepath.Join(home, "audit") // the dev default
 	dir := filepath.Join(store, audit.EscapeID(res.RunID))

@@ -79,7 +79,7 @@ func register(c command) {
 func init() {
 	register(command{"run", "run ALERT.json [--playbook ID|FILE] [--source S] [--dev] [--wait] [--hold] [--auto-approve] [--json]", runCommand})
 	register(command{"validate", "validate [PATH...]", func(_ context.Context, env Env, args []string) error { return validateCommand(env, args) }})
-	register(command{"status", "status RUN|parry-incident-KEY|--incident HOST [--json]", statusCommand})
+	register(command{"status", "status RUN|parry-incident-KEY|--incident HOST|KIND:TARGET [--json]", statusCommand})
 	register(command{"approve", "approve RUN APPROVAL [--deny] [--reason TEXT]", approveCommand})
 	register(command{"done", "done RUN STEP", doneCommand})
 	register(command{"close", "close RUN --disposition true-positive|false-positive|benign|undetermined [--rollback] [--reason TEXT]", closeCommand})

@@ -71,11 +71,16 @@ func chainAlert(id, host, technique string, at time.Time) []byte {
 	return b
 }
 
-// incident reads an incident with `trigger status ID --json`.
+// incident reads an incident with `trigger status ID --json`, or `trigger status --incident HOST|KIND:TARGET
+// --json` for what is not a workflow id.
 func (b *intakeBench) incident(id string) workflows.Incident {
 	b.t.Helper()
 	env, stdout, stderr := b.env(nil)
-	if err := Trigger(b.ctx, env, []string{"status", id, "--json"}); err != nil {
+	args := []string{"status", id, "--json"}
+	if !strings.HasPrefix(id, "parry-") {
+		args = []string{"status", "--incident", id, "--json"}
+	}
+	if err := Trigger(b.ctx, env, args); err != nil {
 		b.t.Fatalf("trigger status %s: %v %s", id, err, stderr)
 	}
 	var inc workflows.Incident
@@ -210,10 +215,10 @@ func TestHostHeldByTwoRunsIsReleasedByTheLast(t *testing.T) {
 		name           string
 		hosts, users   [2]string
 		shared, single string // the step releasing what both hold, and one releasing what each holds alone
-		ledger         string
+		ledger         string // what counts the shared holds, as trigger status --incident names it
 	}{
-		{"one host", [2]string{"WS-0042", "WS-0042"}, [2]string{"alice", "bob"}, "release", "enable-user", "parry-incident-ws-0042"},
-		{"one account on two hosts", [2]string{"WS-0042", "WS-0043"}, [2]string{"alice", "alice"}, "enable-user", "release", "parry-incident-user:alice"},
+		{"one host", [2]string{"WS-0042", "WS-0042"}, [2]string{"alice", "bob"}, "release", "enable-user", "WS-0042.corp.example.com"},
+		{"one account on two hosts", [2]string{"WS-0042", "WS-0043"}, [2]string{"alice", "alice"}, "enable-user", "release", "user:Alice"},
 	} {
 		t.Run(tt.name, func(t *testing.T) { holdByTwo(t, tt.hosts, tt.users, tt.shared, tt.single, tt.ledger) })
 	}
