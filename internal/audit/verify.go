@@ -117,7 +117,8 @@ type Verifier struct {
 	Keys []ed25519.PublicKey
 	// Replay configures the replayers (payload keys, workflow code).
 	Replay ReplayOptions
-	// Workers replay in parallel (default GOMAXPROCS).
+	// Workers replay in parallel (default three per GOMAXPROCS: a replay also waits, on the SDK's coroutine
+	// hand-offs and on the collector, so a few more replays than CPUs keep the CPUs busy; see docs/audit.md).
 	Workers int
 }
 
@@ -227,7 +228,7 @@ const ReplayGCPercent = 400
 func (v *Verifier) CheckAll(items []Item, each func(Verdict)) {
 	workers := v.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = 3 * runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, max(len(items), 1))
 	results := make([]chan Verdict, len(items))

@@ -210,7 +210,7 @@ func replayCommand(_ context.Context, env Env, args []string) error {
 	var keys pubkeys
 	fs.Var(&keys, "pubkey", "a public key bundles must be signed with (ed25519:… or a file); repeat for several (default "+envAuditPubkey+")")
 	payloadKeys := fs.String("keys", "", "payload keys to decode the histories with, in "+codec.EnvKeys+"'s format (default "+codec.EnvKeys+")")
-	workers := fs.Int("j", 0, "histories replayed at a time (default: one per CPU)")
+	workers := fs.Int("j", 0, "histories replayed at a time (default: three per CPU)")
 	dev := fs.Bool("dev", false, "also trust the dev audit key (PARRY_HOME/keys/audit.key), which signs the dev default's bundles")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
