@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +127,12 @@ func TestReportOnABundle(t *testing.T) {
 		}
 	}
 
-	tampered := bytes.Replace(raw, []byte(`"eventId": "2"`), []byte(`"eventId":"2"`), 1)
+	// Whitespace only: the history still reads the same, but its bytes no longer match the manifest's hash.
+	// (protojson varies its spacing, so the committed file's is matched, not assumed.)
+	tampered := regexp.MustCompile(`"eventId":\s*"2"`).ReplaceAll(raw, []byte(`"eventId" :"2"`))
+	if bytes.Equal(tampered, raw) {
+		t.Fatal("the tampering changed nothing")
+	}
 	if err := os.WriteFile(filepath.Join(w.Dir, audit.HistoryFile), tampered, 0o644); err != nil {
 		t.Fatal(err)
 	}
