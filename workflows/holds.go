@@ -56,9 +56,9 @@ func (r *run) ledgerFor(ctx workflow.Context, kind, target string) string {
 	return id
 }
 
-// hold tells the ledger of what a step contained that this run holds it, starting the ledger when it is
-// not running. A ledger that ended between the start and the signal (it had held nothing for a day) is
-// started again.
+// hold tells the ledger of what a step contained that this run holds it. The run goes on at once: the
+// ledger is told in the background (starting it, with the hold, when it is not running), and a release or
+// the run's end waits for every hold still being told, so a ledger always hears of a hold before its release.
 func (r *run) hold(ctx workflow.Context, h Hold) {
 	id := r.ledgerFor(ctx, h.Kind, h.Target)
 	switch {
@@ -68,43 +68,64 @@ func (r *run) hold(ctx workflow.Context, h Hold) {
 		r.tellIncident(ctx, SignalHold, h)
 		return
 	}
-	var err error
-	for range 3 {
-		if err = r.startLedger(ctx, id, h.Kind); err != nil {
-			break
-		}
-		if err = workflow.SignalExternalWorkflow(ctx, id, "", SignalHold, h).Get(ctx, nil); err == nil {
-			if !slices.Contains(r.ledgers, id) {
-				r.ledgers = append(r.ledgers, id)
-			}
+	r.holdsTelling++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { r.holdsTelling-- }()
+		if err := tellLedger(ctx, id, h); err != nil {
+			workflow.GetLogger(ctx).Warn("hold not counted", "ledger", id, "error", err)
+			r.escalate(ctx, fmt.Sprintf("%s %s is contained but its ledger %s could not count it (%v): another run may release it while this one still needs it", h.Kind, h.Target, id, err), "", "")
 			return
 		}
-	}
-	workflow.GetLogger(ctx).Warn("hold not counted", "ledger", id, "error", err)
-	r.escalate(ctx, fmt.Sprintf("%s %s is contained but its ledger %s could not count it (%v): another run may release it while this one still needs it", h.Kind, h.Target, id, err), "", "")
+		if !slices.Contains(r.ledgers, id) {
+			r.ledgers = append(r.ledgers, id)
+		}
+	})
 }
 
-// startLedger starts a ledger as an abandoned child (it outlives this run), unless it is running.
-func (r *run) startLedger(ctx workflow.Context, id, kind string) error {
+// heldTold waits until every hold of this run has reached its ledger.
+func (r *run) heldTold(ctx workflow.Context) {
+	_ = workflow.Await(ctx, func() bool { return r.holdsTelling == 0 })
+}
+
+// tellLedger starts a ledger as an abandoned child (it outlives this run) counting the hold, or, when it is
+// running, signals the hold to it. A ledger that ended between the two (it had held nothing for a day) is
+// started again.
+func tellLedger(ctx workflow.Context, id string, h Hold) error {
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            id,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	})
-	key := id[len(IncidentID("")):]
-	err := workflow.ExecuteChildWorkflow(cctx, IncidentWorkflowName, IncidentInput{Key: key}).GetChildWorkflowExecution().Get(ctx, nil)
-	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return fmt.Errorf("start the %s ledger %s: %w", kind, id, err)
+	in := IncidentInput{Key: id[len(IncidentID("")):], Hold: &h}
+	var err error
+	for range 3 {
+		err = workflow.ExecuteChildWorkflow(cctx, IncidentWorkflowName, in).GetChildWorkflowExecution().Get(ctx, nil)
+		if err == nil {
+			return nil // started, counting the hold
+		}
+		if !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+			return fmt.Errorf("start the %s ledger %s: %w", h.Kind, id, err)
+		}
+		if err = workflow.SignalExternalWorkflow(ctx, id, "", SignalHold, h).Get(ctx, nil); err == nil {
+			return nil
+		}
 	}
-	return nil
+	return err
 }
 
-// runEnded tells the run's incident and every ledger it held something in that it closed: its holds go.
+// runEnded tells the run's incident and every ledger it held something in that it closed, all at once:
+// its holds go.
 func (r *run) runEnded(ctx workflow.Context) {
-	r.tellIncident(ctx, SignalRunEnded, RunEnded{Run: r.res.RunID})
-	for _, id := range r.ledgers {
-		if err := workflow.SignalExternalWorkflow(ctx, id, "", SignalRunEnded, RunEnded{Run: r.res.RunID}).Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("ledger not told the run ended", "ledger", id, "error", err)
+	r.heldTold(ctx)
+	ended := RunEnded{Run: r.res.RunID}
+	ids := slices.DeleteFunc(append([]string{r.incident}, r.ledgers...), func(id string) bool { return id == "" })
+	sent := make([]workflow.Future, len(ids))
+	for i, id := range ids {
+		sent[i] = workflow.SignalExternalWorkflow(ctx, id, "", SignalRunEnded, ended)
+	}
+	for i, f := range sent {
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("not told the run ended", "incident", ids[i], "error", err)
 		}
 	}
 }

@@ -98,6 +98,8 @@ type IncidentInput struct {
 	SignalBudget int `json:"signal_budget,omitempty"`
 	// State is carried over continue-as-new.
 	State *Incident `json:"state,omitempty"`
+	// Hold is counted from the start: a ledger is started by the run that contains its target.
+	Hold *Hold `json:"hold,omitempty"`
 }
 
 // Incident is an incident's state, as the incident query returns it.
@@ -185,6 +187,9 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (Incident, error) 
 	budget := in.SignalBudget
 	if budget <= 0 {
 		budget = incidentSignalBudget
+	}
+	if in.Hold != nil {
+		inc.hold(*in.Hold)
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryIncident, func() (Incident, error) { return *inc, nil }); err != nil {
 		return *inc, fmt.Errorf("register incident query: %w", err)

@@ -52,6 +52,7 @@ type run struct {
 	// holdsByTarget caches the holds-by-target version once asked (nil until a hold needs it).
 	ledgers       []string
 	holdsByTarget *bool
+	holdsTelling  int // holds on their way to a ledger
 }
 
 type closeRequest struct {
@@ -632,6 +633,7 @@ func (r *run) mayRelease(ctx workflow.Context, stepID string, act actions.Action
 	if !ok {
 		return true, nil
 	}
+	r.heldTold(ctx)
 	ledger := r.ledgerFor(ctx, kind, target)
 	if ledger == "" {
 		return true, nil
