@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -159,6 +160,13 @@ func readIncident(ctx context.Context, c client.Client, id string) (workflows.In
 // escalations, and the groups and techniques it suggests — hypotheses for an analyst, not findings.
 func printIncident(env Env, inc workflows.Incident) {
 	out := env.Stdout
+	if kind, _, ok := strings.Cut(inc.Key, ":"); ok && inc.AlertsSeen == 0 {
+		// A ledger: it sees no alerts, only the holds of one account, sender, IP… (workflows.LedgerID).
+		fmt.Fprintf(out, "Containment ledger %s (a %s; the id digests it), opened %s: which open runs still need it contained\n",
+			inc.ID, kind, inc.Opened.Local().Format(time.DateTime))
+		printHolds(out, inc)
+		return
+	}
 	fmt.Fprintf(out, "Incident %s (key %s): severity %s, opened %s, window %s\n", inc.ID, inc.Key, inc.Severity, inc.Opened.Local().Format(time.DateTime), inc.Window)
 	verdict := "below the threshold"
 	if inc.Risk >= inc.Threshold {
@@ -209,6 +217,11 @@ func printIncident(env Env, inc workflows.Incident) {
 		tw.Flush()
 	}
 	fmt.Fprintf(out, "\nRuns: %s\n", orNone(strings.Join(inc.Runs, ", ")))
+	printHolds(out, inc)
+}
+
+// printHolds shows what an incident or ledger holds and the release decisions it made.
+func printHolds(out io.Writer, inc workflows.Incident) {
 	if len(inc.Holds) > 0 {
 		fmt.Fprintln(out, "Holds (contained until the last of these runs releases it):")
 		for _, h := range inc.Holds {

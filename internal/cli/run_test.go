@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parry-soc/parry/workflows"
 )
 
 func TestNewStarterReadsIncidentSettings(t *testing.T) {
@@ -39,5 +41,24 @@ func TestNewStarterReadsIncidentSettings(t *testing.T) {
 				t.Errorf("window %s threshold %g, want %s %g", s.IncidentWindow, s.IncidentThreshold, tt.wantWindow, tt.wantThreshold)
 			}
 		})
+	}
+}
+
+func TestPrintIncidentShowsALedgerAsOne(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	id := workflows.LedgerID("user", "alice")
+	env, stdout, _ := testEnv(t.TempDir(), nil)
+	printIncident(env, workflows.Incident{ID: id, Key: strings.TrimPrefix(id, workflows.IncidentID("")), Opened: at,
+		Holds: []workflows.Hold{{Run: "parry-parry-b", Kind: "user", Target: "alice"}},
+		Releases: []workflows.ReleaseNote{{At: at, Run: "parry-parry-a", Kind: "user", Target: "alice", HeldBy: []string{"parry-parry-b"}}}})
+	out := stdout.String()
+	for _, want := range []string{"Containment ledger " + id + " (a user; the id digests it)", "user alice by parry-parry-b",
+		"user alice asked by parry-parry-a: kept: still held by parry-parry-b"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Risk") || strings.Contains(out, "Alerts") {
+		t.Errorf("a ledger shown as an incident:\n%s", out)
 	}
 }
