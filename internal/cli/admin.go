@@ -139,6 +139,9 @@ func readIncident(ctx context.Context, c client.Client, id string) (workflows.In
 	if err != nil {
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
+			if strings.Contains(id, ":") {
+				return inc, exitCode(1, fmt.Errorf("no containment ledger %s: no run contained that within the namespace's retention", id))
+			}
 			return inc, exitCode(1, fmt.Errorf("no incident %s: no alert for that host (or user) was seen within the namespace's retention", id))
 		}
 		return inc, fmt.Errorf("describe incident %s: %w", id, err)
@@ -146,7 +149,7 @@ func readIncident(ctx context.Context, c client.Client, id string) (workflows.In
 	if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryIncident)
 		if err != nil {
-			return inc, fmt.Errorf("query incident %s: %w", id, err)
+			return inc, fmt.Errorf("query incident %s (a running incident answers through a worker: is one running? the dev default's is `go run ./cmd/worker --dev`): %w", id, err)
 		}
 		return inc, v.Get(&inc)
 	}
