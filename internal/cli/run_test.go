@@ -49,7 +49,7 @@ func TestPrintIncidentShowsALedgerAsOne(t *testing.T) {
 	id := workflows.LedgerID("user", "alice")
 	env, stdout, _ := testEnv(t.TempDir(), nil)
 	printIncident(env, workflows.Incident{ID: id, Key: strings.TrimPrefix(id, workflows.IncidentID("")), Opened: at,
-		Holds: []workflows.Hold{{Run: "parry-parry-b", Kind: "user", Target: "alice"}},
+		Holds:    []workflows.Hold{{Run: "parry-parry-b", Kind: "user", Target: "alice"}},
 		Releases: []workflows.ReleaseNote{{At: at, Run: "parry-parry-a", Kind: "user", Target: "alice", HeldBy: []string{"parry-parry-b"}}}})
 	out := stdout.String()
 	for _, want := range []string{"Containment ledger " + id + " (a user; the id digests it)", "user alice by parry-parry-b",
