@@ -163,8 +163,6 @@ func checkStart(h *historypb.History) error {
 	return nil
 }
 
-// checkKeys refuses a history whose payloads are encrypted with keys the codec does not hold, naming them,
-// rather than letting replay fail somewhere inside.
 // startEncrypted reports whether the workflow's input is encrypted.
 func startEncrypted(h *historypb.History) bool {
 	for _, p := range h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads() {
@@ -175,6 +173,8 @@ func startEncrypted(h *historypb.History) bool {
 	return false
 }
 
+// checkKeys refuses a history whose payloads are encrypted with keys the codec does not hold, naming them,
+// rather than letting replay fail somewhere inside.
 func checkKeys(h *historypb.History, c *codec.Codec) error {
 	ids, err := PayloadKeyIDs(h)
 	if err != nil || len(ids) == 0 {

@@ -3,7 +3,9 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,7 +158,7 @@ func summariseValue(v any, n int) string {
 		}
 		return truncate(s+"]", n+20)
 	case map[string]any:
-		keys := sortedKeys(x)
+		keys := slices.Sorted(maps.Keys(x))
 		if len(keys) > 4 {
 			return fmt.Sprintf("{%s, … (%d keys)}", strings.Join(keys[:4], ", "), len(keys))
 		}
@@ -173,7 +175,7 @@ type KV struct {
 
 // summarise lists an output's keys with short values; past maxOutputKeys it says how many more there are.
 func summarise(m map[string]any) (kvs []KV, more int) {
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	for i, k := range keys {
 		if i == maxOutputKeys {
 			return kvs, len(keys) - maxOutputKeys
@@ -258,21 +260,6 @@ func countedText(a Attempt) string {
 		return "no — " + a.Why
 	}
 	return a.Outcome
-}
-
-// decision is what a person asked for in an attempt.
-func decision(a Attempt) string {
-	switch a.Verb {
-	case "approve":
-		return "approve"
-	case "deny":
-		return "deny"
-	case "done":
-		return "done"
-	case "close":
-		return "close"
-	}
-	return a.Verb
 }
 
 // evidenceLine is an evidence item's kind and size: "memory, 1.0 MiB".

@@ -22,12 +22,7 @@ var cssSource string
 // Gantt chart as inline SVG, no scripts, fonts or other resources to fetch. Every value is escaped by
 // html/template, so alert and vendor text cannot inject markup.
 func HTML(w io.Writer, t Timeline) error {
-	v := htmlView{T: &t, CSS: template.CSS(cssSource), Gantt: newGantt(&t)}
-	for _, p := range t.Phases {
-		if p.Breached {
-			v.Breaches++
-		}
-	}
+	v := htmlView{T: &t, CSS: template.CSS(cssSource), Gantt: newGantt(&t), Breaches: t.breaches()}
 	return htmlTemplate.Execute(w, v)
 }
 
@@ -55,7 +50,6 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	// people and outcomes
 	"actor":     actor,
 	"counted":   countedText,
-	"decision":  decision,
 	"contained": containedState,
 	"route":     routeLine,
 	"signature": signatureLine,
@@ -117,14 +111,7 @@ type kvList struct {
 }
 
 // Rolled reports whether rollback undid a step.
-func (v htmlView) Rolled(step string) bool {
-	for _, s := range v.T.Steps {
-		if s.ID == step {
-			return s.RolledBack
-		}
-	}
-	return false
-}
+func (v htmlView) Rolled(step string) bool { return v.T.rolledBack(step) }
 
 // RollbackApproval is the rollback's approval, if one was asked for.
 func (v htmlView) RollbackApproval() *Approval { return v.T.approval(workflows.RollbackID) }
@@ -133,11 +120,4 @@ func (v htmlView) RollbackApproval() *Approval { return v.T.approval(workflows.R
 func (v htmlView) CloseAttempt() *Attempt { return v.T.closeAttempt() }
 
 // WithHistory reports whether attempts carry Temporal's acceptance times.
-func (v htmlView) WithHistory() bool {
-	for _, a := range v.T.Attempts {
-		if !a.Accepted.IsZero() {
-			return true
-		}
-	}
-	return false
-}
+func (v htmlView) WithHistory() bool { return v.T.attemptsAccepted() }

@@ -99,13 +99,7 @@ func outcomeLine(t *Timeline) string {
 	if r.ClosedBy != "" {
 		s += ", closed by " + md(actor(r.ClosedBy))
 	}
-	breaches := 0
-	for _, p := range t.Phases {
-		if p.Breached {
-			breaches++
-		}
-	}
-	if breaches > 0 {
+	if breaches := t.breaches(); breaches > 0 {
 		s += fmt.Sprintf(", ⚠ %d budget breach(es)", breaches)
 	}
 	return s
@@ -349,19 +343,14 @@ func (m *mdWriter) approvals() {
 		return
 	}
 	m.p("### Attempts\n\nEvery approval, task and close request the run recorded, counted or not.\n\n")
-	withHistory := false
-	for _, a := range t.Attempts {
-		if !a.Accepted.IsZero() {
-			withHistory = true
-		}
-	}
+	withHistory := t.attemptsAccepted()
 	cols := []string{"#", "When", "Subject", "Who", "Decision", "Reason", "Outcome", "Counted"}
 	if withHistory {
 		cols = append(cols, "Update accepted")
 	}
 	m.header(cols...)
 	for i, a := range t.Attempts {
-		cells := []string{fmt.Sprint(i + 1), t.when(a.At), code(a.Approval), md(actor(a.Actor)), md(decision(a)), md(a.Reason),
+		cells := []string{fmt.Sprint(i + 1), t.when(a.At), code(a.Approval), md(actor(a.Actor)), md(a.Verb), md(a.Reason),
 			stateMark(a.Outcome) + " " + md(a.Outcome), md(countedText(a))}
 		if withHistory {
 			cells = append(cells, stamp(a.Accepted))
@@ -391,13 +380,9 @@ func (m *mdWriter) containment() {
 		m.p("Nothing was contained.\n\n")
 		return
 	}
-	rolled := map[string]bool{}
-	for _, s := range t.Steps {
-		rolled[s.ID] = s.RolledBack
-	}
 	m.header("Kind", "Target", "Step", "Undo", "Now")
 	for _, c := range t.Run.Contained {
-		m.row(md(c.Kind), md(c.Target), md(c.Step), code(c.Undo), bold(containedState(c, rolled[c.Step])))
+		m.row(md(c.Kind), md(c.Target), md(c.Step), code(c.Undo), bold(containedState(c, t.rolledBack(c.Step))))
 	}
 	m.b.WriteString("\n")
 }

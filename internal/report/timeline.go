@@ -20,7 +20,6 @@ package report
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -336,12 +335,33 @@ func (u update) matches(a workflows.Attempt) bool {
 	return u.done && !u.rejected && u.subject == a.Approval && u.actor == a.Actor && u.verb == a.Verb
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// breaches counts the phases that breached their budget.
+func (t *Timeline) breaches() int {
+	n := 0
+	for _, p := range t.Phases {
+		if p.Breached {
+			n++
+		}
 	}
-	sort.Strings(keys)
-	return keys
+	return n
+}
+
+// attemptsAccepted reports whether the attempts carry Temporal's acceptance times (read from a history).
+func (t *Timeline) attemptsAccepted() bool {
+	for _, a := range t.Attempts {
+		if !a.Accepted.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// rolledBack reports whether rollback undid a step.
+func (t *Timeline) rolledBack(step string) bool {
+	for _, s := range t.Steps {
+		if s.ID == step {
+			return s.RolledBack
+		}
+	}
+	return false
 }
