@@ -11,9 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+
 	"go.temporal.io/sdk/client"
 
+	"github.com/parry-soc/parry/internal/audit"
 	"github.com/parry-soc/parry/internal/kpi"
 	"github.com/parry-soc/parry/playbooks"
 	"github.com/parry-soc/parry/workflows"
@@ -86,20 +88,12 @@ func closedRunsQuery(from time.Time) string {
 func closedRuns(ctx context.Context, c client.Client, namespace string, from time.Time) ([]workflows.Result, []skippedRun, error) {
 	type ref struct{ id, run, status string }
 	var refs []ref
-	var token []byte
-	for {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: namespace, PageSize: 200, NextPageToken: token, Query: closedRunsQuery(from),
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("list closed runs: %w", err)
-		}
-		for _, e := range resp.GetExecutions() {
-			refs = append(refs, ref{e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), e.GetStatus().String()})
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
-		}
+	err := audit.List(ctx, c, namespace, closedRunsQuery(from), func(e *workflowpb.WorkflowExecutionInfo) bool {
+		refs = append(refs, ref{e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), e.GetStatus().String()})
+		return true
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 
 	results := make([]workflows.Result, len(refs))
