@@ -45,12 +45,8 @@ func (r *run) ledgerFor(ctx workflow.Context, kind, target string) string {
 	if id == "" || id == r.incident {
 		return r.incident
 	}
-	if r.holdsByTarget == nil {
-		v := workflow.GetVersion(ctx, versionHoldsByTarget, workflow.DefaultVersion, 1)
-		byTarget := v == 1
-		r.holdsByTarget = &byTarget
-	}
-	if !*r.holdsByTarget {
+	// The SDK keeps the first answer for the run: later calls return it and record nothing.
+	if workflow.GetVersion(ctx, versionHoldsByTarget, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return r.incident
 	}
 	return id

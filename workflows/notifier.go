@@ -30,9 +30,8 @@ type notifier struct {
 	closing     bool
 	batches     int
 	escalated   int
-	// parent is the run's parent message once a delivery posted it; requests maps the seq of an approval or
-	// task request event to what it requested ("approval:<id>", "task:<step>").
-	parent   notify.MessageRef
+	// requests maps the seq of an approval or task request event to what it requested ("approval:<id>",
+	// "task:<step>"). The run's parent message, once a delivery posted it, is the result's Thread.
 	requests map[int]string
 }
 
@@ -61,7 +60,7 @@ func (n *notifier) request(seq int, what string) {
 // request message an approval.decided or task.done event closes.
 func (r *run) stamp(e *notify.Event) {
 	if e.Thread.IsZero() {
-		e.Thread = r.notifier.parent
+		e.Thread = r.res.Thread
 	}
 	switch {
 	case e.Kind == notify.ApprovalDecided && e.Approval != nil:
@@ -77,8 +76,8 @@ func (r *run) stamp(e *notify.Event) {
 
 // delivered records what a delivery posted.
 func (r *run) delivered(d notify.Delivery) {
-	if !d.Parent.IsZero() && r.notifier.parent.IsZero() {
-		r.notifier.parent, r.res.Thread = d.Parent, d.Parent
+	if !d.Parent.IsZero() && r.res.Thread.IsZero() {
+		r.res.Thread = d.Parent
 	}
 	for _, m := range d.Messages {
 		what := r.notifier.requests[m.Seq]
@@ -153,7 +152,7 @@ func (n *notifier) start(ctx workflow.Context, r *run) {
 			}
 			e := n.escalations[0]
 			if e.Event.Thread.IsZero() {
-				e.Event.Thread = n.parent
+				e.Event.Thread = r.res.Thread
 			}
 			n.busyEsc = true
 			n.escalated++

@@ -48,11 +48,9 @@ type run struct {
 	// keeps the containment count. answers holds its answers to release requests, by step.
 	incident string
 	answers  map[string]ReleaseAnswer
-	// ledgers are the other incidents this run told of holds (see holds.go), to tell when it ends;
-	// holdsByTarget caches the holds-by-target version once asked (nil until a hold needs it).
-	ledgers       []string
-	holdsByTarget *bool
-	holdsTelling  int // holds on their way to a ledger
+	// ledgers are the other incidents this run told of holds (see holds.go), to tell when it ends.
+	ledgers      []string
+	holdsTelling int // holds on their way to a ledger
 }
 
 type closeRequest struct {
@@ -112,7 +110,7 @@ func newRun(ctx workflow.Context, in Input) (*run, error) {
 	r.res = Result{
 		RunID:       info.WorkflowExecution.ID,
 		Playbook:    PlaybookRef{ID: pb.ID, Name: pb.Name, Version: pb.Version, SHA256: pb.SHA256, Source: pb.Source},
-		Alert:       AlertRef{ID: in.Alert.ID, Source: in.Alert.Source, Title: in.Alert.Title, Severity: in.Alert.Severity, Host: in.Alert.Host, User: in.Alert.User, Techniques: in.Alert.Techniques, Time: in.Alert.Time, Rule: in.Alert.Rule},
+		Alert:       RefOf(in.Alert),
 		Route:       in.Route,
 		State:       StateRunning,
 		Disposition: Undetermined,

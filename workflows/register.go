@@ -3,6 +3,7 @@ package workflows
 import (
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/parry-soc/parry/attack"
 	"github.com/parry-soc/parry/expr"
 )
 
@@ -13,9 +14,11 @@ type Registry interface {
 
 // Register registers Parry's workflows on a worker.
 func Register(r Registry) {
-	// Build the CEL environment now: its first construction takes long enough on a busy machine to trip the
-	// workflow deadlock detector (1 s) if it happened inside a workflow task.
+	// Build the CEL environment and load the ATT&CK catalog (incidents rank groups with it) now: either's
+	// first construction takes long enough on a busy machine to trip the workflow deadlock detector (1 s) if
+	// it happened inside a workflow task.
 	_, _ = expr.Env()
+	_ = attack.Default()
 	r.RegisterWorkflowWithOptions(PlaybookWorkflow, workflow.RegisterOptions{Name: WorkflowName})
 	r.RegisterWorkflowWithOptions(IncidentWorkflow, workflow.RegisterOptions{Name: IncidentWorkflowName})
 	r.RegisterWorkflowWithOptions(UnroutedWorkflow, workflow.RegisterOptions{Name: UnroutedWorkflowName})

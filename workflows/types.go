@@ -139,6 +139,12 @@ type AlertRef struct {
 	Rule       string   `json:"rule,omitempty"` // the detection rule that fired
 }
 
+// RefOf summarises an alert for a run's result, an unrouted record or a report.
+func RefOf(a alerts.Alert) AlertRef {
+	return AlertRef{ID: a.ID, Source: a.Source, Title: a.Title, Severity: a.Severity, Host: a.Host, User: a.User,
+		Techniques: a.Techniques, Time: a.Time, Rule: a.Rule}
+}
+
 // PhaseResult is one phase's budget and time.
 type PhaseResult struct {
 	ID         string        `json:"id"`

@@ -24,10 +24,9 @@ func (hv *history) reconstruct() workflows.Result {
 	in := hv.input
 	pb := &in.Playbook
 	res := workflows.Result{
-		RunID:    hv.exec.WorkflowID,
-		Playbook: workflows.PlaybookRef{ID: pb.ID, Name: pb.Name, Version: pb.Version, SHA256: pb.SHA256, Source: pb.Source},
-		Alert: workflows.AlertRef{ID: in.Alert.ID, Source: in.Alert.Source, Title: in.Alert.Title, Severity: in.Alert.Severity,
-			Host: in.Alert.Host, User: in.Alert.User, Techniques: in.Alert.Techniques, Time: in.Alert.Time, Rule: in.Alert.Rule},
+		RunID:       hv.exec.WorkflowID,
+		Playbook:    workflows.PlaybookRef{ID: pb.ID, Name: pb.Name, Version: pb.Version, SHA256: pb.SHA256, Source: pb.Source},
+		Alert:       workflows.RefOf(in.Alert),
 		Route:       in.Route,
 		State:       workflows.StateRunning,
 		Disposition: workflows.Undetermined,

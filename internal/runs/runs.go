@@ -185,8 +185,7 @@ func IncidentAlert(a alerts.Alert, runID string, pb *playbooks.Playbook, now tim
 // is searchable like every run; the same alert again is reported as a duplicate of its record.
 func (s *Starter) RecordUnrouted(ctx context.Context, a alerts.Alert, reason string) (Started, error) {
 	id := workflows.UnroutedID(a.Source, a.ID)
-	u := workflows.Unrouted{Alert: workflows.AlertRef{ID: a.ID, Source: a.Source, Title: a.Title, Severity: a.Severity, Host: a.Host,
-		User: a.User, Techniques: a.Techniques, Time: a.Time, Rule: a.Rule}, Tactic: a.Tactics, Reason: reason}
+	u := workflows.Unrouted{Alert: workflows.RefOf(a), Tactic: a.Tactics, Reason: reason}
 	opts := client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                workflows.TaskQueue,
