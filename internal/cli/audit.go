@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -78,19 +77,9 @@ func auditKey(env Env, dev bool) (ed25519.PrivateKey, error) {
 	if !dev {
 		return nil, fmt.Errorf("no audit signing key: make one with `trigger audit keygen -o FILE` and set %s=FILE", envAuditKey)
 	}
-	path := devAuditKeyFile(env)
-	key, err := operators.ReadPrivateKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	if _, key, err = operators.GenerateKey(); err != nil {
-		return nil, err
-	}
-	if err := operators.WritePrivateKey(path, key); err != nil {
-		if errors.Is(err, fs.ErrExist) { // another process made it first: use theirs
-			return operators.ReadPrivateKey(path)
-		}
-		return nil, fmt.Errorf("create the dev audit key: %w", err)
+	key, err := operators.LoadOrCreateKey(devAuditKeyFile(env))
+	if err != nil {
+		return nil, fmt.Errorf("the dev audit key: %w", err)
 	}
 	return key, nil
 }
@@ -124,19 +113,15 @@ func historyCommand(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return exitCode(2, err)
 	}
-	c, err := payloadCodec(env, "")
-	if err != nil {
-		return exitCode(2, err)
-	}
-	if *decrypt && c == nil {
-		fmt.Fprintf(env.Stderr, "note: %s is not set, so payloads are not encrypted: the bundle is plaintext as recorded\n", codec.EnvKeys)
-	}
 	sess, err := connect(ctx, env, *dev)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	e := &audit.Exporter{Client: sess.client, Namespace: sess.namespace, Dir: dir, Key: key, Codec: c, Decrypt: *decrypt, By: "trigger history export"}
+	if *decrypt && sess.codec == nil {
+		fmt.Fprintf(env.Stderr, "note: %s is not set, so payloads are not encrypted: the bundle is plaintext as recorded\n", codec.EnvKeys)
+	}
+	e := &audit.Exporter{Client: sess.client, Namespace: sess.namespace, Dir: dir, Key: key, Codec: sess.codec, Decrypt: *decrypt, By: "trigger history export"}
 
 	failed := 0
 	report := func(x audit.Exported, err error) {
@@ -354,13 +339,9 @@ func startAuditExporter(ctx context.Context, env Env, sess *session, dev bool) e
 		fmt.Fprintf(env.Stderr, "audit exporter not started, closed runs are not exported: %v\n", err)
 		return nil
 	}
-	c, err := payloadCodec(env, "")
-	if err != nil {
-		return exitCode(2, err)
-	}
 	host, _ := os.Hostname()
 	ax := &audit.AutoExporter{
-		Exporter: &audit.Exporter{Client: sess.client, Namespace: sess.namespace, Dir: dir, Key: key, Codec: c, By: "worker on " + host},
+		Exporter: &audit.Exporter{Client: sess.client, Namespace: sess.namespace, Dir: dir, Key: key, Codec: sess.codec, By: "worker on " + host},
 		Interval: interval,
 		Logger:   sess.logger,
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -151,7 +152,7 @@ func printCoverage(out io.Writer, rep attack.CoverageReport, from string, mapped
 	for _, tc := range rep.Tactics {
 		var ids []string
 		for _, t := range rep.Techniques { // riskiest first
-			if contains(t.Tactics, tc.Tactic.ShortName) {
+			if slices.Contains(t.Tactics, tc.Tactic.ShortName) {
 				ids = append(ids, t.ID)
 			}
 		}
@@ -220,13 +221,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

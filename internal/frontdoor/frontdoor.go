@@ -26,7 +26,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -62,9 +61,6 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
-
-	mu  sync.Mutex
-	srv *http.Server
 }
 
 // New makes a Server with its routes.

@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -223,8 +224,8 @@ func (h *Handler) blockAction(ic slack.InteractionCallback, act *slack.BlockActi
 		return
 	}
 	log := h.logger.With("action", act.ActionID, "user", ic.User.ID)
-	to := replyTo{User: ic.User.ID, Channel: firstSet(ic.Channel.ID, ic.Container.ChannelID),
-		Thread: firstSet(ic.Container.ThreadTs, ic.Message.ThreadTimestamp)}
+	to := replyTo{User: ic.User.ID, Channel: cmp.Or(ic.Channel.ID, ic.Container.ChannelID),
+		Thread: cmp.Or(ic.Container.ThreadTs, ic.Message.ThreadTimestamp)}
 	if ic.User.ID == "" {
 		log.Warn("slack: ignored a click without a user id")
 		return
@@ -338,7 +339,7 @@ func formInput(state *slack.ViewState, block, action string) slack.BlockAction {
 
 // clickActor is the person who clicked, as Slack's verified payload names them.
 func clickActor(ic slack.InteractionCallback) approval.Actor {
-	return approval.Actor{Kind: approval.ActorSlack, ID: ic.User.ID, Name: firstSet(ic.User.Username, ic.User.Name)}
+	return approval.Actor{Kind: approval.ActorSlack, ID: ic.User.ID, Name: cmp.Or(ic.User.Username, ic.User.Name)}
 }
 
 // clickNonce names one click. Slack gives every interaction its own trigger_id (and a button click its
@@ -488,13 +489,4 @@ func outcomeText(st approval.Statement, ans workflows.Answer) string {
 		return msg
 	}
 	return fmt.Sprintf("Your %s was %s.", describeStatement(st), ans.Outcome)
-}
-
-func firstSet(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 
 	"github.com/parry-soc/parry/approval"
@@ -34,19 +33,9 @@ func LoadKey(path string, dev bool, home string) (ed25519.PrivateKey, error) {
 
 // devKey reads the dev key, or creates it; when another process creates it at the same time, theirs wins.
 func devKey(path string) (ed25519.PrivateKey, error) {
-	key, err := operators.ReadPrivateKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	_, key, err = operators.GenerateKey()
+	key, err := operators.LoadOrCreateKey(path)
 	if err != nil {
-		return nil, err
-	}
-	if err := operators.WritePrivateKey(path, key); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return operators.ReadPrivateKey(path)
-		}
-		return nil, fmt.Errorf("create the dev front door key: %w", err)
+		return nil, fmt.Errorf("the dev front door key: %w", err)
 	}
 	return key, nil
 }

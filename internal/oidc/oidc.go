@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,7 +271,7 @@ func (v *Verifier) checkClaims(raw map[string]any) (Claims, error) {
 			}
 		}
 	}
-	if v.cfg.Audience != "" && !contains(c.Audience, v.cfg.Audience) {
+	if v.cfg.Audience != "" && !slices.Contains(c.Audience, v.cfg.Audience) {
 		return c, refuse("audience %q is not %q", truncate(strings.Join(c.Audience, ",")), v.cfg.Audience)
 	}
 	for name, want := range v.cfg.Require {
@@ -307,15 +308,6 @@ func claimHas(v any, want string) bool {
 			if s, ok := e.(string); ok && s == want {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
 		}
 	}
 	return false

@@ -140,6 +140,25 @@ func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
+// LoadOrCreateKey reads the key file at path, or creates it with a new key; when another process creates
+// it at the same time, theirs wins.
+func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	key, err := ReadPrivateKey(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	if _, key, err = GenerateKey(); err != nil {
+		return nil, err
+	}
+	if err := WritePrivateKey(path, key); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ReadPrivateKey(path)
+		}
+		return nil, err
+	}
+	return key, nil
+}
+
 // Identity is an operator with a private key: who `trigger approve` signs as.
 type Identity struct {
 	Name string
@@ -155,23 +174,8 @@ func (id Identity) Operator(groups ...string) Operator {
 // decide for every approver group: it is the person at the keyboard of a lab setup. Nothing else changes in
 // dev: every decision is still a signed assertion checked by the workflow.
 func Dev(dir string) (Identity, error) {
-	path := filepath.Join(dir, "keys", "dev-operator.key")
-	priv, err := ReadPrivateKey(path)
-	if err == nil {
-		return Identity{Name: DevOperator, Key: priv}, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return Identity{}, err
-	}
-	_, priv, err = GenerateKey()
+	priv, err := LoadOrCreateKey(filepath.Join(dir, "keys", "dev-operator.key"))
 	if err != nil {
-		return Identity{}, err
-	}
-	if err := WritePrivateKey(path, priv); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			// Another process created it first: use theirs.
-			return Dev(dir)
-		}
 		return Identity{}, err
 	}
 	return Identity{Name: DevOperator, Key: priv}, nil

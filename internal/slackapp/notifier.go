@@ -1,6 +1,7 @@
 package slackapp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,7 +241,7 @@ func (n *Notifier) Escalate(ctx context.Context, x notify.Escalation) error {
 	if n.memo.escalated(e.Run.ID, e.Seq) {
 		return nil
 	}
-	ch := n.channel(firstOf(e.Run.Escalation, e.Run.Channel))
+	ch := n.channel(cmp.Or(e.Run.Escalation, e.Run.Channel))
 	link := ""
 	if !e.Thread.IsZero() {
 		lctx, cancel := context.WithTimeout(ctx, permalinkTimeout)
@@ -253,7 +254,7 @@ func (n *Notifier) Escalate(ctx context.Context, x notify.Escalation) error {
 			link = l
 		}
 	}
-	m := n.render.escalation(x, firstOf(e.Run.Oncall, n.cfg.OncallGroup), link)
+	m := n.render.escalation(x, cmp.Or(e.Run.Oncall, n.cfg.OncallGroup), link)
 	if _, err := n.post(ctx, ch, "", m, metadata(e, "escalation")); err != nil {
 		return err
 	}
@@ -263,7 +264,7 @@ func (n *Notifier) Escalate(ctx context.Context, x notify.Escalation) error {
 
 // channel is where a run's messages go: the playbook's channel, else the configured default.
 func (n *Notifier) channel(ch string) string {
-	return firstOf(ch, n.cfg.DefaultChannel)
+	return cmp.Or(ch, n.cfg.DefaultChannel)
 }
 
 // metadata tags a message with the run event it shows (Slack message metadata, event type
@@ -298,7 +299,7 @@ func (n *Notifier) post(ctx context.Context, channel, ts string, m message, meta
 		return notify.MessageRef{}, fail(ctx, n.log, "chat.postMessage", channel, err)
 	}
 	// Slack answers with the channel's id even when given its name; chat.update needs the id.
-	return notify.MessageRef{Channel: firstOf(gotChannel, channel), TS: gotTS}, nil
+	return notify.MessageRef{Channel: cmp.Or(gotChannel, channel), TS: gotTS}, nil
 }
 
 // updateInPlace replaces the message at ref with m. A message Slack will not let Parry edit (deleted,

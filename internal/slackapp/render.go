@@ -1,6 +1,7 @@
 package slackapp
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -118,7 +119,7 @@ func parentStatus(e notify.Event) (icon, status string, open bool) {
 	case notify.BudgetBreached:
 		return ":warning:", fmt.Sprintf("*Running, over budget* · phase *%s* passed its %s budget (on_breach: %s)", esc(e.Phase), budgetText(e.Budget), esc(orDash(e.Status))), true
 	case notify.RunFailed:
-		s := "*Failed* · " + shown(orDash(firstOf(e.Error, e.Message)), maxDetail)
+		s := "*Failed* · " + shown(orDash(cmp.Or(e.Error, e.Message)), maxDetail)
 		if e.Error != "" && e.Message != "" {
 			s += "\n" + shown(e.Message, maxDetail)
 		}
@@ -173,7 +174,7 @@ func (r renderer) reply(e notify.Event) (message, bool) {
 		}
 		return replyNote(":fast_forward:", fmt.Sprintf("Step %s skipped · %s", inlineCode(e.Step), esc(e.Action)), shown(e.Message, maxDetail)), true
 	case notify.StepFailed:
-		return replyNote(":x:", fmt.Sprintf("Step %s failed · %s", inlineCode(e.Step), esc(e.Action)), "*Error:* "+shown(orDash(firstOf(e.Error, e.Message)), maxDetail)), true
+		return replyNote(":x:", fmt.Sprintf("Step %s failed · %s", inlineCode(e.Step), esc(e.Action)), "*Error:* "+shown(orDash(cmp.Or(e.Error, e.Message)), maxDetail)), true
 	case notify.EvidenceCaptured:
 		ev := e.Evidence
 		if ev == nil {
@@ -205,7 +206,7 @@ func (r renderer) reply(e notify.Event) (message, bool) {
 	case notify.RunCompleted:
 		return replyNote(":checkered_flag:", "Run completed · disposition *"+esc(orDash(e.Disposition))+"*", stepsLine(e)), true
 	case notify.RunFailed:
-		return replyNote(":x:", "Run failed", "*Error:* "+shown(orDash(firstOf(e.Error, e.Message)), maxDetail),
+		return replyNote(":x:", "Run failed", "*Error:* "+shown(orDash(cmp.Or(e.Error, e.Message)), maxDetail),
 			shown(secondOf(e.Error, e.Message), maxDetail),
 			"Containment stays in place. Close the run with *Close as…* on the parent message; a rollback needs an approval."), true
 	case notify.RunClosed:
@@ -262,7 +263,7 @@ func requestBody(req notify.Event) string {
 		title = req.Run.Source + "/" + req.Run.AlertID
 	}
 	return fmt.Sprintf("*What:* %s\n*Why:* %s\n*Alert:* %s · %s",
-		shown(orDash(a.What), maxTitle), shown(orDash(firstOf(a.Why, req.Message)), maxTitle), shown(title, maxTitle), step)
+		shown(orDash(a.What), maxTitle), shown(orDash(cmp.Or(a.Why, req.Message)), maxTitle), shown(title, maxTitle), step)
 }
 
 // approvalContext is the small print of an approval request: the group, how many must approve, and
@@ -312,7 +313,7 @@ func decision(e notify.Event) decided {
 	if a == nil {
 		return decided{":information_source:", esc(orDash(e.Status)), "", shown(e.Message, maxDetail)}
 	}
-	switch firstOf(a.Outcome, e.Status) {
+	switch cmp.Or(a.Outcome, e.Status) {
 	case outcomeApproved:
 		return decided{":white_check_mark:", "approved", " by " + deciders(e), ""}
 	case outcomeDenied:
@@ -402,7 +403,7 @@ func (r renderer) escalation(x notify.Escalation, oncall, link string) message {
 	if oncall != "" {
 		mention = subteam(oncall)
 	}
-	reason := shown(orDash(firstOf(x.Reason, e.Message)), maxDetail)
+	reason := shown(orDash(cmp.Or(x.Reason, e.Message)), maxDetail)
 	title := run.Title
 	if title == "" {
 		title = run.Source + "/" + run.AlertID
@@ -484,15 +485,6 @@ func stepsLine(e notify.Event) string {
 		return ""
 	}
 	return "Steps: " + shown(e.Summary, maxDetail)
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // secondOf is b when a is set too (a is shown first), else "".
