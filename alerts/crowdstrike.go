@@ -61,20 +61,9 @@ func falconSeverity(score any, name string, scaleOf5 bool) string {
 	return severityBand(n, 0, 100, 50, 70, 90)
 }
 
-// falconTechniques reads ATT&CK ids; without any, the technique names mapped through the catalog with
-// the tactics as hints; without techniques, the tactics. Falcon's own ids (CST0007, CSTA0006) are not
-// ATT&CK and are dropped, and so are Falcon detection-method values in the ATT&CK fields of legacy events
-// (Tactic "Malware", Technique "Ransomware"), which name no ATT&CK tactic or technique.
-func falconTechniques(a *Alert, ids, names, tactics []string) {
-	a.Techniques = techniqueIDs(ids)
-	if len(a.Techniques) == 0 {
-		a.Techniques = techniquesByName(names, tactics)
-	}
-	if len(a.Techniques) == 0 {
-		a.Tactics = tacticNames(tactics)
-	}
-}
-
+// Falcon's own ids (CST0007, CSTA0006) are not ATT&CK and are dropped by attackMapping, and so are Falcon
+// detection-method values in the ATT&CK fields of legacy events (Tactic "Malware", Technique "Ransomware"),
+// which name no ATT&CK tactic or technique.
 func falconStreamEvent(doc map[string]any) (Alert, error) {
 	eventType := text(doc, "metadata.eventType")
 	if !strings.HasSuffix(strings.ToLower(eventType), strings.ToLower(legacyDetection)) {
@@ -111,7 +100,7 @@ func falconStreamEvent(doc map[string]any) (Alert, error) {
 	for _, f := range []string{"Tactic", "Tactics", "TacticIds", "TacticId", "MitreAttack.Tactic", "MitreAttack.TacticID", "MitreAttack.TacticId"} {
 		tactics = append(tactics, splitTexts(ev, f)...)
 	}
-	falconTechniques(&a, ids, names, tactics)
+	attackMapping(&a, ids, names, tactics)
 	a.Rule = falconStreamRule(ev)
 	return a, nil
 }
@@ -146,6 +135,6 @@ func falconAlert(doc map[string]any) Alert {
 		Time:     firstNonEmpty(vendorTime(text(doc, "timestamp"), 0), vendorTime(text(doc, "created_timestamp"), 0)),
 	}
 	// The Alerts API gives one tactic and technique per alert, as single values.
-	falconTechniques(&a, splitTexts(doc, "technique_id"), texts(doc, "technique"), append(texts(doc, "tactic_id"), texts(doc, "tactic")...))
+	attackMapping(&a, splitTexts(doc, "technique_id"), texts(doc, "technique"), append(texts(doc, "tactic_id"), texts(doc, "tactic")...))
 	return a
 }

@@ -339,6 +339,19 @@ func attackName(id string) string {
 	return t.Name
 }
 
+// attackMapping sets an alert's techniques from ATT&CK ids; without any, from the technique names mapped
+// through the catalog with the tactics as hints; without techniques, its tactics. Values that name no
+// ATT&CK technique or tactic are dropped.
+func attackMapping(a *Alert, ids, names, tactics []string) {
+	a.Techniques = techniqueIDs(ids)
+	if len(a.Techniques) == 0 {
+		a.Techniques = techniquesByName(names, tactics)
+	}
+	if len(a.Techniques) == 0 {
+		a.Tactics = tacticNames(tactics)
+	}
+}
+
 // techniquesByName maps each name through techniqueByName, dropping names that do not resolve.
 func techniquesByName(names, tactics []string) []string {
 	var out []string

@@ -69,15 +69,10 @@ func normalizeSplunk(_ []byte, doc map[string]any) (Alert, error) {
 		a.Rule = firstNonEmpty(text(doc, "search_name"), a.Rule)
 	}
 
-	a.Techniques = techniqueIDs(append(append(splitTexts(row, "annotations.mitre_attack"),
-		splitTexts(row, "annotations.mitre_attack.mitre_technique_id")...), splitTexts(row, "mitre_technique_id")...))
-	tactics := append(splitTexts(row, "annotations.mitre_attack.mitre_tactic_id"), splitTexts(row, "annotations.mitre_attack.mitre_tactic")...)
-	if len(a.Techniques) == 0 {
-		a.Techniques = techniquesByName(splitTexts(row, "annotations.mitre_attack.mitre_technique"), tactics)
-	}
-	if len(a.Techniques) == 0 {
-		a.Tactics = tacticNames(tactics)
-	}
+	attackMapping(&a,
+		append(append(splitTexts(row, "annotations.mitre_attack"), splitTexts(row, "annotations.mitre_attack.mitre_technique_id")...), splitTexts(row, "mitre_technique_id")...),
+		splitTexts(row, "annotations.mitre_attack.mitre_technique"),
+		append(splitTexts(row, "annotations.mitre_attack.mitre_tactic_id"), splitTexts(row, "annotations.mitre_attack.mitre_tactic")...))
 
 	// CIM names the affected machine dest (dest_dns and dest_nt_host when resolved). In a raw search row
 	// host is the machine that logged the event; in a notable it is the ES search head, so the notable's

@@ -49,18 +49,11 @@ func normalizeWazuh(_ []byte, doc map[string]any) (Alert, error) {
 		// which would split one rule into many.
 		Rule:     text(rule, "id"),
 		Severity: wazuhSeverity(rule),
-		// rule.mitre.id lists ids, rule.mitre.technique and rule.mitre.tactic the same techniques' names.
-		Techniques: techniqueIDs(splitTexts(rule, "mitre.id")),
-		SourceIP:   ipAddress(text(w, "data.srcip", "data.win.eventdata.ipAddress", "data.win.eventdata.sourceIp")),
-		Time:       firstNonEmpty(vendorTime(text(w, "timestamp"), 0), vendorTime(text(w, "@timestamp"), 0)),
+		SourceIP: ipAddress(text(w, "data.srcip", "data.win.eventdata.ipAddress", "data.win.eventdata.sourceIp")),
+		Time:     firstNonEmpty(vendorTime(text(w, "timestamp"), 0), vendorTime(text(w, "@timestamp"), 0)),
 	}
-	tactics := texts(rule, "mitre.tactic")
-	if len(a.Techniques) == 0 {
-		a.Techniques = techniquesByName(texts(rule, "mitre.technique"), tactics)
-	}
-	if len(a.Techniques) == 0 {
-		a.Tactics = tacticNames(tactics)
-	}
+	// rule.mitre.id lists ids, rule.mitre.technique and rule.mitre.tactic the same techniques' names.
+	attackMapping(&a, splitTexts(rule, "mitre.id"), texts(rule, "mitre.technique"), texts(rule, "mitre.tactic"))
 
 	// Agent 000 is the manager itself: for a log it received over syslog from an agentless device, the
 	// device is the host the log line names.

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ type Catalog struct {
 	tactics    []Tactic       // matrix order
 	tacticIdx  map[string]int // short name, id and lowercased name → index
 	groups     []Group
+	platforms  []string // of the active techniques, sorted
 }
 
 // Load builds a catalog from the three JSON documents of the compact ATT&CK format.
@@ -87,7 +89,13 @@ func Load(techniques, tactics, groups []byte) (*Catalog, error) {
 		if t.IsSubtechnique && t.Parent != "" {
 			c.subs[t.Parent] = append(c.subs[t.Parent], t.ID)
 		}
+		for _, p := range t.Platforms {
+			if t.Active() && !slices.Contains(c.platforms, p) {
+				c.platforms = append(c.platforms, p)
+			}
+		}
 	}
+	sort.Strings(c.platforms)
 	for i, t := range c.tactics {
 		c.tacticIdx[t.ShortName] = i
 		c.tacticIdx[t.ID] = i
@@ -97,6 +105,9 @@ func Load(techniques, tactics, groups []byte) (*Catalog, error) {
 	sort.Slice(c.groups, func(i, j int) bool { return c.groups[i].ID < c.groups[j].ID })
 	return c, nil
 }
+
+// Platforms returns the platforms of the catalog's active techniques, sorted.
+func (c *Catalog) Platforms() []string { return slices.Clone(c.platforms) }
 
 var (
 	defaultOnce    sync.Once

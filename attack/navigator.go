@@ -2,7 +2,6 @@ package attack
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,7 +133,7 @@ func (c *Catalog) NavigatorLayer(r CoverageReport, opts LayerOptions) Layer {
 		Versions:    LayerVersions{Attack: strings.Split(r.Version, ".")[0], Navigator: NavigatorVersion, Layer: LayerFormat},
 		Domain:      LayerDomain,
 		Description: desc,
-		Filters:     LayerFilters{Platforms: c.platforms()},
+		Filters:     LayerFilters{Platforms: c.Platforms()},
 		Sorting:     3, // descending by score: riskiest first
 		Layout: LayerLayout{Layout: "side", AggregateFunction: "max", ShowID: true, ShowName: true,
 			ExpandedSubtechniques: "annotated"},
@@ -226,23 +225,6 @@ func layerMetadata(t TechniqueCoverage) []LayerMetadata {
 		md = append(md, LayerMetadata{Name: "fallbacks", Value: strings.Join(t.Fallbacks, ", ")})
 	}
 	return md
-}
-
-// platforms are the platforms of the catalog's active techniques, sorted: the layer shows them all.
-func (c *Catalog) platforms() []string {
-	var out []string
-	for _, t := range c.techniques {
-		if !t.Active() {
-			continue
-		}
-		for _, p := range t.Platforms {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // detectionTraits are a detection's source, confidence and coverage, those it has.

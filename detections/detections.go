@@ -490,7 +490,7 @@ func (d *decoder) level(parent, n *yaml.Node, key string, levels []string) strin
 
 // platform returns the catalog's spelling of an ATT&CK platform.
 func (d *decoder) platform(n *yaml.Node, s string) string {
-	known := platforms(d.catalog)
+	known := d.catalog.Platforms()
 	for _, p := range known {
 		if strings.EqualFold(p, s) {
 			return p
@@ -498,23 +498,6 @@ func (d *decoder) platform(n *yaml.Node, s string) string {
 	}
 	d.errorf(n, "platform %q is not an ATT&CK platform%s", s, didYouMean(s, known))
 	return ""
-}
-
-// platforms are the platforms of the catalog's active techniques.
-func platforms(c *attack.Catalog) []string {
-	var out []string
-	for _, t := range c.Techniques() {
-		if !t.Active() {
-			continue
-		}
-		for _, p := range t.Platforms {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func kindName(n *yaml.Node) string {
