@@ -114,13 +114,12 @@ func statusCommand(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		// A closed run's result is in its history; an open run whose query failed is reported as such
 		// rather than waited for (its result would only come when it ends).
-		closed, cerr := runs.Closed(ctx, sess.client, id)
-		if cerr != nil || !closed {
-			return err
+		final, closed, ferr := runs.Final(ctx, sess.client, id)
+		if ferr != nil {
+			return ferr
 		}
-		var final workflows.Result
-		if gerr := sess.client.GetWorkflow(ctx, id, "").Get(ctx, &final); gerr != nil {
-			return fmt.Errorf("read result of run %s: %w", id, gerr)
+		if !closed {
+			return err
 		}
 		res = final
 	}

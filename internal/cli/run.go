@@ -277,11 +277,11 @@ func watch(ctx context.Context, env Env, c client.Client, runID string, o runOpt
 		if err != nil {
 			// The run may have just ended (its result is in the history), or the query timed out because
 			// every worker is busy: only a closed run is waited for; an open one is asked again.
-			if closed, cerr := runs.Closed(ctx, c, runID); cerr == nil && closed {
-				var final workflows.Result
-				if gerr := c.GetWorkflow(ctx, runID, "").Get(ctx, &final); gerr != nil {
-					return res, fmt.Errorf("read result of run %s: %w", runID, gerr)
-				}
+			final, closed, ferr := runs.Final(ctx, c, runID)
+			if ferr != nil {
+				return res, ferr
+			}
+			if closed {
 				p.update(final)
 				return final, nil
 			}

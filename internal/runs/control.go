@@ -98,3 +98,16 @@ func Closed(ctx context.Context, c client.Client, runID string) (bool, error) {
 	}
 	return d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
+
+// Final reads the result of a run whose workflow has ended; ok is false, with no error, while it runs or
+// when whether it ended cannot be told. It is where a status query that failed goes next: a closed run
+// answers from its history.
+func Final(ctx context.Context, c client.Client, runID string) (res workflows.Result, ok bool, err error) {
+	if closed, err := Closed(ctx, c, runID); err != nil || !closed {
+		return res, false, nil
+	}
+	if err := c.GetWorkflow(ctx, runID, "").Get(ctx, &res); err != nil {
+		return res, false, fmt.Errorf("read result of run %s: %w", runID, err)
+	}
+	return res, true, nil
+}

@@ -88,15 +88,9 @@ type Starter struct {
 func (s *Starter) Start(ctx context.Context, p Plan) (Started, error) {
 	in := workflows.Input{Playbook: *p.Playbook, Alert: p.Alert, Route: p.Route, Keys: s.Keys}
 	id := workflows.RunID(p.Alert.Source, p.Alert.ID)
-	opts := client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    workflows.StartAttributes(in),
-		StaticSummary:                            fmt.Sprintf("%s: %s", p.Playbook.ID, p.Alert.Title),
-	}
+	opts := oncePerAlert(id)
+	opts.TypedSearchAttributes = workflows.StartAttributes(in)
+	opts.StaticSummary = fmt.Sprintf("%s: %s", p.Playbook.ID, p.Alert.Title)
 	// The host's incident first, so it exists to count the run's containment from its first step.
 	if err := s.linkIncident(ctx, p, id); err != nil {
 		return Started{}, err
@@ -109,6 +103,19 @@ func (s *Starter) Start(ctx context.Context, p Plan) (Started, error) {
 		return Started{RunID: id, Playbook: p.Playbook.ID, Duplicate: true}, nil
 	}
 	return Started{}, fmt.Errorf("start run %s: %w", id, err)
+}
+
+// oncePerAlert are the options that make an alert's workflow start at most once: conflict policy FAIL,
+// reuse policy REJECT_DUPLICATE, and the SDK told to return the already-started error (IsDuplicate)
+// instead of quietly handing back the running execution.
+func oncePerAlert(id string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
 }
 
 // IsDuplicate reports whether a start failed because the run already exists (running or closed).
@@ -186,14 +193,8 @@ func IncidentAlert(a alerts.Alert, runID string, pb *playbooks.Playbook, now tim
 func (s *Starter) RecordUnrouted(ctx context.Context, a alerts.Alert, reason string) (Started, error) {
 	id := workflows.UnroutedID(a.Source, a.ID)
 	u := workflows.Unrouted{Alert: workflows.RefOf(a), Tactic: a.Tactics, Reason: reason}
-	opts := client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "unrouted: " + a.Title,
-	}
+	opts := oncePerAlert(id)
+	opts.StaticSummary = "unrouted: " + a.Title
 	if key := a.HostKey(); key != "" && a.Host != "" {
 		opts.TypedSearchAttributes = temporal.NewSearchAttributes(workflows.AttrHost.ValueSet(key))
 	}
