@@ -286,12 +286,12 @@ func codecEndpoints(env Env, dev bool) (*frontdoor.CodecConfig, string, error) {
 	}
 	cfg := &frontdoor.CodecConfig{Dev: dev}
 	for _, o := range strings.Split(env.Getenv("PARRY_CODEC_CORS_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
+		if o = strings.TrimSuffix(strings.TrimSpace(o), "/"); o != "" {
 			cfg.Origins = append(cfg.Origins, o)
 		}
 	}
 	if len(cfg.Origins) == 0 {
-		cfg.Origins = append([]string(nil), frontdoor.DefaultCodecOrigins...)
+		cfg.Origins = frontdoor.DefaultCodecOrigins
 	}
 	if dev {
 		return cfg, "", nil

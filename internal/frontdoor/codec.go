@@ -73,10 +73,12 @@ func NewCodec(cfg CodecConfig) (*Codec, error) {
 	if !cfg.Dev && cfg.Tokens == nil {
 		return nil, errors.New("codec endpoints: no token verifier: outside --dev the endpoints need PARRY_CODEC_OIDC_ISSUER so that only signed-in users can decode")
 	}
-	if len(cfg.Origins) == 0 {
-		cfg.Origins = DefaultCodecOrigins
+	origins := cfg.Origins
+	if len(origins) == 0 {
+		origins = DefaultCodecOrigins
 	}
-	for i, o := range cfg.Origins {
+	cfg.Origins = make([]string, len(origins)) // the caller's list is left as it was given
+	for i, o := range origins {
 		cfg.Origins[i] = strings.TrimSuffix(o, "/")
 	}
 	if cfg.Logger == nil {
