@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/parry-soc/parry/attack"
 )
 
 // FuzzNormalize feeds Normalize arbitrary payloads and sources: it must never panic, must refuse with a
@@ -95,7 +97,7 @@ func checkNormalized(t *testing.T, a Alert, err error) {
 		// Vendor normalizers keep only ATT&CK ids and well-formed hashes and times; Parry's own format
 		// refuses anything else, so it needs no check here.
 		for _, id := range a.Techniques {
-			if !techniqueID.MatchString(id) {
+			if !attack.IsTechniqueID(id) {
 				t.Fatalf("technique %q is not an ATT&CK id", id)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -246,8 +245,6 @@ func NormalizeTechniques(ids []string) []string {
 	sort.Strings(out)
 	return out
 }
-
-var techniqueID = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
 
 // tacticShortName maps a tactic id, name or short name to its ATT&CK short name.
 func tacticShortName(key string) (string, bool) {

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+
+	"github.com/parry-soc/parry/attack"
 )
 
 // SourceParry is the source name of Parry's own format.
@@ -55,7 +57,7 @@ func normalizeParry(payload []byte, _ map[string]any) (Alert, error) {
 
 	for i, t := range a.Techniques {
 		t = strings.ToUpper(strings.TrimSpace(t))
-		if t != "" && !techniqueID.MatchString(t) {
+		if t != "" && !attack.IsTechniqueID(t) {
 			return fail(fmt.Sprintf("techniques[%d]", i), fmt.Sprintf("%q is not an ATT&CK technique id", a.Techniques[i]),
 				"write technique ids like T1566 or T1566.001")
 		}

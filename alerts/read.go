@@ -285,7 +285,7 @@ func hashList(list ...string) Hashes {
 func techniqueIDs(list []string) []string {
 	var out []string
 	for _, v := range list {
-		if id := attack.NormalizeID(v); techniqueID.MatchString(id) {
+		if id := attack.NormalizeID(v); attack.IsTechniqueID(id) {
 			out = append(out, id)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -133,6 +134,13 @@ func Default() *Catalog {
 	}
 	return defaultCatalog
 }
+
+// techniqueID is the form of an ATT&CK technique or sub-technique id.
+var techniqueID = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
+
+// IsTechniqueID reports whether id has the form of a technique (T1566) or sub-technique (T1566.001) id, as
+// written: it does not normalize, and it does not look the id up.
+func IsTechniqueID(id string) bool { return techniqueID.MatchString(id) }
 
 // NormalizeID upper-cases a technique id and trims spaces ("t1566.001 " → "T1566.001").
 func NormalizeID(id string) string { return strings.ToUpper(strings.TrimSpace(id)) }

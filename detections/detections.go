@@ -187,7 +187,6 @@ var (
 var (
 	mappingKeys = []string{"technique", "name", "data_sources", "detections", "existing_controls", "gaps", "owner", "last_reviewed"}
 	ruleKeys    = []string{"name", "source", "platform", "query", "ref", "confidence", "coverage"}
-	techniqueRe = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
 	yamlLineRe  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
@@ -382,7 +381,7 @@ func (d *decoder) mapping(n *yaml.Node) (Mapping, bool) {
 // technique checks an id against the catalog and returns it normalized.
 func (d *decoder) technique(n *yaml.Node, raw string) string {
 	id := attack.NormalizeID(raw)
-	if !techniqueRe.MatchString(id) {
+	if !attack.IsTechniqueID(id) {
 		d.errorf(n, "technique %q is not an ATT&CK technique id (write ids like T1566 or T1566.001)", raw)
 		return ""
 	}

@@ -20,7 +20,6 @@ import (
 var (
 	slugRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	identRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	techniqueRE  = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
 	celErrorRE   = regexp.MustCompile(`^(\d+):(\d+): (.*)$`)
 	celExpecting = regexp.MustCompile(` expecting \{[^}]*\}`)
 )
@@ -255,7 +254,7 @@ func (v *validator) attack() {
 // techniqueHint helps with an unknown technique id: the shape of an id, the sub-techniques of a known
 // parent, or the closest known id.
 func techniqueHint(cat *attack.Catalog, id string) string {
-	if !techniqueRE.MatchString(id) {
+	if !attack.IsTechniqueID(id) {
 		return " (technique ids look like T1566 or T1566.001)"
 	}
 	if parentID, _, isSub := strings.Cut(id, "."); isSub {
