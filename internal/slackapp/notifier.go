@@ -126,9 +126,9 @@ func (n *Notifier) Notify(ctx context.Context, e notify.Event) (notify.Posted, e
 		thread = d.posted.Parent
 	}
 	if thread.IsZero() {
-		m, err := n.render.parent(e)
+		m, err := n.parentMessage(e)
 		if err != nil {
-			return notify.Posted{}, provider.InvalidInput("render the parent message of run %s: %v", e.Run.ID, err)
+			return notify.Posted{}, err
 		}
 		ref, err := n.post(ctx, n.channel(e.Run.Channel), "", m, metadata(e, "parent"))
 		if err != nil {
@@ -161,9 +161,9 @@ func (n *Notifier) Notify(ctx context.Context, e notify.Event) (notify.Posted, e
 		return d.posted, err
 	}
 	if updatesParent(e.Kind) && !d.parentFresh {
-		m, err := n.render.parent(e)
+		m, err := n.parentMessage(e)
 		if err != nil {
-			return d.posted, provider.InvalidInput("render the parent message of run %s: %v", e.Run.ID, err)
+			return d.posted, err
 		}
 		if err := n.updateInPlace(ctx, thread, m); err != nil {
 			return d.posted, err
@@ -318,4 +318,13 @@ func (n *Notifier) updateInPlace(ctx context.Context, ref notify.MessageRef, m m
 		return nil
 	}
 	return fmt.Errorf("update message %s in %s: %w", ref.TS, ref.Channel, err)
+}
+
+// parentMessage renders the run's parent message; a failure is the event's fault, not Slack's.
+func (n *Notifier) parentMessage(e notify.Event) (message, error) {
+	m, err := n.render.parent(e)
+	if err != nil {
+		return m, provider.InvalidInput("render the parent message of run %s: %v", e.Run.ID, err)
+	}
+	return m, nil
 }

@@ -58,13 +58,16 @@ func replyNote(icon, line string, details ...string) message {
 	return message{Text: body, Blocks: []slack.Block{sectionBlock(icon + " " + body)}}
 }
 
+// alertName is how messages name an alert without a title: source/id.
+func alertName(run notify.Run) string { return run.Source + "/" + run.AlertID }
+
 // parent renders the run's parent message: what the alert is, what the playbook does, and where the run
 // stands after event e.
 func (r renderer) parent(e notify.Event) (message, error) {
 	run := e.Run
 	title := run.Title
 	if title == "" {
-		title = "Alert " + run.Source + "/" + run.AlertID
+		title = "Alert " + alertName(run)
 	}
 	sevIcon, sev := severityOf(run.Severity)
 	playbook := fmt.Sprintf("%s v%d", shown(orDash(run.Name), maxTitle), run.Version)
@@ -258,10 +261,7 @@ func requestBody(req notify.Event) string {
 	if req.Step != "" {
 		step = "step " + inlineCode(req.Step)
 	}
-	title := req.Run.Title
-	if title == "" {
-		title = req.Run.Source + "/" + req.Run.AlertID
-	}
+	title := cmp.Or(req.Run.Title, alertName(req.Run))
 	return fmt.Sprintf("*What:* %s\n*Why:* %s\n*Alert:* %s · %s",
 		shown(orDash(a.What), maxTitle), shown(orDash(cmp.Or(a.Why, req.Message)), maxTitle), shown(title, maxTitle), step)
 }
@@ -404,10 +404,7 @@ func (r renderer) escalation(x notify.Escalation, oncall, link string) message {
 		mention = subteam(oncall)
 	}
 	reason := shown(orDash(cmp.Or(x.Reason, e.Message)), maxDetail)
-	title := run.Title
-	if title == "" {
-		title = run.Source + "/" + run.AlertID
-	}
+	title := cmp.Or(run.Title, alertName(run))
 	_, sev := severityOf(run.Severity)
 	where := fmt.Sprintf("*Alert:* %s (%s) on %s · *Playbook:* %s v%d", shown(title, maxTitle), sev, shown(orDash(run.Host), maxTitle), shown(orDash(run.Name), maxTitle), run.Version)
 	thread := "Run " + inlineCode(run.ID) + " (no link to its thread)"
