@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/parry-soc/parry/attack"
+	"github.com/parry-soc/parry/playbooks"
 )
 
 //go:embed example.yaml
@@ -555,68 +556,9 @@ func distance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// Error is one problem in a detection mapping file.
-type Error struct {
-	File string
-	Line int // 1-based; 0 when unknown
-	Col  int // 1-based; 0 when only the line is known
-	Msg  string
-}
-
-// Error formats the problem as file:line:col: message.
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File + ":")
-	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "%d:", e.Line)
-		if e.Col > 0 {
-			fmt.Fprintf(&b, "%d:", e.Col)
-		}
-	}
-	if b.Len() > 0 {
-		b.WriteByte(' ')
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// ErrorList is every problem found, sorted by file and position.
-type ErrorList []*Error
-
-// Error prints one problem per line.
-func (l ErrorList) Error() string {
-	lines := make([]string, len(l))
-	for i, e := range l {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap lets errors.As find each *Error.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
-
-// Err returns the sorted list, or nil when it is empty.
-func (l ErrorList) Err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	sort.SliceStable(l, func(i, j int) bool {
-		a, b := l[i], l[j]
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-	return l
-}
+// Error is one problem in a detection mapping file, at a position when it has one; ErrorList is every
+// problem found, sorted by file and position. They are the playbook loader's: one format for editors and CI.
+type (
+	Error     = playbooks.Error
+	ErrorList = playbooks.ErrorList
+)

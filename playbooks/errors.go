@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Error is one problem in a playbook file, at a position when the problem has one.
+// Error is one problem in a file Parry reads (a playbook, a detection mapping), at a position when the
+// problem has one.
 type Error struct {
 	File string
 	Line int // 1-based; 0 when the position is unknown
@@ -34,8 +35,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// ErrorList is every problem found in one or more playbook files, sorted by file and position. Validation
-// never stops at the first problem: an author fixes a file in one go.
+// ErrorList is every problem found in one or more files, sorted by file and position. Validation never
+// stops at the first problem: an author fixes a file in one go.
 type ErrorList []*Error
 
 // Error prints one problem per line.
